@@ -1,0 +1,1 @@
+"""SSD-MobileNet training toolkit: models, data, training, evaluation and ONNX export."""
