@@ -50,8 +50,12 @@ class SSD(nn.Module):
         confidences = torch.cat(confidences, dim=1)
         locations = torch.cat(locations, dim=1)
         if self.is_test:
-            return torch.softmax(confidences, dim=2), box_utils.decode(locations, self.priors)
+            return self.postprocess(confidences, locations)
         return confidences, locations
+
+    def postprocess(self, confidences: Tensor, locations: Tensor) -> tuple[Tensor, Tensor]:
+        """Training outputs to test outputs: softmax scores and normalized corner-form boxes."""
+        return torch.softmax(confidences, dim=2), box_utils.decode(locations, self.priors)
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 [B,3,S,S] images to the float input this net was trained on (per-net mean/std)."""

@@ -1,0 +1,201 @@
+"""Loading weights into an SSD, with one-line messages for every way it can go wrong.
+
+`load_weights` takes a plain state_dict of the earlier tools, a training checkpoint of ours (a dict
+with "model" and "net"), a checkpoint trained for another class count (its classification heads are
+re-initialized), or a base-net-only file. `load_imagenet_base_net` fetches torchvision's ImageNet
+weights for the base nets that have them.
+"""
+import logging
+import os
+import zipfile
+
+import torch
+from torch import Tensor, nn
+from torchvision import models
+
+from vision.ssd import NET_NAMES, create_net
+from vision.ssd.ssd import SSD, init_head_weights
+
+log = logging.getLogger(__name__)
+
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel, torch.compile
+
+# torchvision ImageNet weights per net, and whether their features map onto base_net by key
+# ("key") or, where torchvision names the layers differently, by position ("order").
+IMAGENET_BASE_NETS = {
+    "vgg16-ssd": (models.VGG16_Weights.IMAGENET1K_FEATURES, "order"),
+    "sq-ssd-lite": (models.SqueezeNet1_1_Weights.IMAGENET1K_V1, "key"),
+    "mb2-ssd-lite": (models.MobileNet_V2_Weights.IMAGENET1K_V1, "order"),
+    "mb3-large-ssd-lite": (models.MobileNet_V3_Large_Weights.IMAGENET1K_V1, "key"),
+    "mb3-small-ssd-lite": (models.MobileNet_V3_Small_Weights.IMAGENET1K_V1, "key"),
+}
+
+
+class WeightsError(Exception):
+    """A weights file that cannot be loaded; the message is one line naming the file."""
+
+
+def read_checkpoint(path: str) -> dict:
+    """The raw content of a .pth file: a state_dict or a checkpoint dict."""
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: no such file")
+    if not _looks_like_torch_file(path):
+        raise WeightsError(f"{path}: not a PyTorch weights file")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a bad file
+        if "Weights only load failed" in str(error):
+            reason = "it holds Python objects besides tensors; save model.state_dict(), not the model"
+        else:
+            reason = _first_line(error)
+        raise WeightsError(f"{path}: cannot be read ({reason})") from None
+    if not isinstance(content, dict):
+        raise WeightsError(f"{path}: holds a {type(content).__name__}, not a state_dict")
+    return content
+
+
+def load_weights(net: SSD, path: str) -> str:
+    """Load `path` into `net`; returns a one-line description of what was loaded."""
+    content = read_checkpoint(path)
+    if "model" in content and isinstance(content["model"], dict):
+        saved_net = content.get("net")
+        if saved_net and saved_net != net.net_name:
+            raise WeightsError(f"{path}: checkpoint of a {saved_net} net, not {net.net_name} (check --net)")
+        content = content["model"]
+    state = _strip_prefixes(content)
+    if not state or not all(isinstance(value, Tensor) for value in state.values()):
+        raise WeightsError(f"{path}: not a state_dict of tensors")
+    if _is_base_net(net, state):
+        _load_base_net(net, state, path)
+        return f"loaded base net weights from {path}"
+    return _load_ssd(net, state, path)
+
+
+def load_imagenet_base_net(net: SSD) -> str:
+    """Initialize the base net from torchvision's ImageNet weights (downloaded once, then cached)."""
+    if net.net_name not in IMAGENET_BASE_NETS:
+        raise WeightsError(f"torchvision has no ImageNet weights for the base net of {net.net_name}; "
+                           f"pass a base-net file instead")
+    weights, mapping = IMAGENET_BASE_NETS[net.net_name]
+    try:
+        state = torch.hub.load_state_dict_from_url(weights.url, progress=True, map_location="cpu")
+    except OSError as error:  # URLError included
+        raise WeightsError(f"could not download ImageNet weights for {net.net_name} from {weights.url} "
+                           f"({_first_line(error)}); offline, copy the file into "
+                           f"{torch.hub.get_dir()}/checkpoints/ or pass a base-net file") from None
+    features = {key.removeprefix("features."): value for key, value in state.items()
+                if key.startswith("features.")}
+    target = net.base_net.state_dict()
+    if mapping == "order":
+        if len(features) > len(target):
+            raise WeightsError(f"{weights.url}: {len(features)} tensors, more than the base net's {len(target)}")
+        features = dict(zip(target, features.values()))
+    _check_shapes(features, target, weights.url)
+    net.base_net.load_state_dict(features, strict=False)
+    return f"loaded torchvision ImageNet weights ({len(features)} of {len(target)} base-net tensors)"
+
+
+def _load_ssd(net: SSD, state: dict, path: str) -> str:
+    expected = net.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: {_describe_key_mismatch(missing, unexpected)}; "
+                           f"{_likely_cause(state, net)}")
+    wrong = [key for key in expected if state[key].shape != expected[key].shape]
+    heads = [key for key in wrong if key.startswith("classification_headers.")]
+    if wrong != heads:
+        raise WeightsError(f"{path}: shape mismatch at {_shape_diff(wrong[0], state, expected)}; "
+                           f"{_likely_cause(state, net)}")
+    if not heads:
+        net.load_state_dict(state)
+        return f"loaded {path}"
+    saved_classes = _class_count(state, net)
+    kept = {key: value for key, value in state.items() if not key.startswith("classification_headers.")}
+    net.load_state_dict(kept, strict=False)
+    init_head_weights(net.classification_headers)
+    message = (f"loaded {path}; its classification heads are for {saved_classes} classes, the model has "
+               f"{net.num_classes}: they were re-initialized")
+    log.warning(message)
+    return message
+
+
+def _is_base_net(net: SSD, state: dict) -> bool:
+    base_keys = net.base_net.state_dict().keys()
+    keys = {key.removeprefix("base_net.") for key in state}
+    return keys == set(base_keys)
+
+
+def _load_base_net(net: SSD, state: dict, path: str) -> None:
+    state = {key.removeprefix("base_net."): value for key, value in state.items()}
+    expected = net.base_net.state_dict()
+    try:
+        _check_shapes(state, expected, path)
+    except WeightsError as error:
+        raise WeightsError(f"{error}; is it the base net of {net.net_name}?") from None
+    net.base_net.load_state_dict(state)
+
+
+def _check_shapes(state: dict, expected: dict, source: str) -> None:
+    for key, value in state.items():
+        if key not in expected or value.shape != expected[key].shape:
+            raise WeightsError(f"{source}: does not fit the base net at {_shape_diff(key, state, expected)}")
+
+
+def _strip_prefixes(state: dict) -> dict:
+    out = {}
+    for key, value in state.items():
+        for prefix in _WRAPPER_PREFIXES:
+            key = key.removeprefix(prefix)
+        out[key] = value
+    return out
+
+
+def _class_count(state: dict, net: SSD) -> int:
+    """Classes the checkpoint was trained for, from its first classification head's output channels."""
+    head = net.classification_headers[0]
+    conv = [name for name, module in head.named_modules() if isinstance(module, nn.Conv2d)][-1]
+    key = ".".join(part for part in ("classification_headers.0", conv, "weight") if part)
+    return state[key].shape[0] // net.specs[0].anchors_per_location
+
+
+def _likely_cause(state: dict, net: SSD) -> str:
+    keys = set(state)
+    for name in NET_NAMES:
+        if name == net.net_name:
+            continue
+        with torch.device("meta"):
+            other = create_net(name, 2)
+        if keys == set(other.state_dict()):
+            return f"these weights look like a {name} model: pass --net {name}"
+        if keys == set(other.base_net.state_dict()):
+            return f"these weights look like the base net of {name}: pass --net {name}"
+    return "is it a checkpoint of this net (--net) and of this width (--mb2-width-mult)?"
+
+
+def _describe_key_mismatch(missing: list, unexpected: list) -> str:
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} keys missing (first: {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (first: {', '.join(unexpected[:3])})")
+    return " and ".join(parts)
+
+
+def _shape_diff(key: str, state: dict, expected: dict) -> str:
+    saved = tuple(state[key].shape)
+    wanted = tuple(expected[key].shape) if key in expected else "no such key"
+    return f"{key} (file {saved}, model {wanted})"
+
+
+def _looks_like_torch_file(path: str) -> bool:
+    """torch.save writes a zip archive; before PyTorch 1.6 it wrote a pickle (first byte 0x80)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as file:
+        return file.read(1) == b"\x80"
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
