@@ -1,0 +1,1 @@
+"""Training: options, the loop, checkpoints and schedules."""

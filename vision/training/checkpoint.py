@@ -1,0 +1,72 @@
+"""Checkpoint files: atomic writes, the earlier tools' per-epoch names, finding the newest, pruning.
+
+A training checkpoint is a dict (FORMAT_VERSION 1) with "model" (a state_dict without wrapper
+prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (epochs completed),
+"step_in_epoch" (batches of the next epoch already done, after an interruption), "global_step",
+"optimizer", "scheduler", "scaler", "best_metric", "val_loss", "rng", "args" and "format_version".
+"""
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+LAST = "checkpoint-last.pth"
+BEST = "checkpoint-best.pth"
+_EPOCH_FILE = re.compile(r"^(?P<net>.+)-Epoch-(?P<epoch>\d+)-Loss-(?P<loss>[0-9.eE+-]+|nan|inf)\.pth$")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel and torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
+
+
+def atomic_save(content, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(content, temporary)
+    os.replace(temporary, path)
+
+
+def all_finite(state_dict: dict) -> bool:
+    return all(torch.isfinite(value).all() for value in state_dict.values() if value.is_floating_point())
+
+
+def epoch_file_name(net: str, epoch: int, val_loss: float) -> str:
+    """The earlier tools' name, which jetson-inference's onnx_export.py sorts by loss."""
+    return f"{net}-Epoch-{epoch}-Loss-{val_loss}.pth"
+
+
+def epoch_files(model_dir: Path) -> list[tuple[Path, int, float]]:
+    """(path, epoch, loss) of the per-epoch files in `model_dir`, oldest epoch first."""
+    found = []
+    for path in Path(model_dir).glob("*-Epoch-*-Loss-*.pth"):
+        match = _EPOCH_FILE.match(path.name)
+        if match:
+            found.append((path, int(match["epoch"]), float(match["loss"])))
+    return sorted(found, key=lambda item: item[1])
+
+
+def prune_epoch_files(model_dir: Path, keep: int | None) -> None:
+    """Keep the `keep` newest per-epoch files (all when keep is None)."""
+    if keep is None:
+        return
+    files = epoch_files(model_dir)
+    for path, _, _ in files[:max(len(files) - keep, 0)]:
+        path.unlink()
+
+
+def newest_checkpoint(model_dir: Path) -> Path | None:
+    """The checkpoint to resume from in `model_dir`: checkpoint-last.pth, else the newest epoch file."""
+    last = Path(model_dir) / LAST
+    if last.is_file():
+        return last
+    files = epoch_files(model_dir)
+    return files[-1][0] if files else None

@@ -1,0 +1,275 @@
+"""train_ssd.py's work, top to bottom: data, net, optimizer, then epochs of steps, validation and
+checkpoints. The data path of a step: dataset item -> transforms (workers, uint8) -> collate (padded
+targets) -> train_step on the device (normalize, match, forward, loss, backward, step)."""
+import argparse
+import json
+import logging
+import math
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from vision.nn.multibox_loss import MultiboxLoss
+from vision.training import checkpoint as ckpt
+from vision.datasets import collate_samples
+from vision.training.data import build_datasets, loader_dataset
+from vision.training.model import build_net
+from vision.training.options import OptionError, PRETRAINED_BASE_NET_LR
+from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
+from vision.training.step import batch_loss, train_step
+
+log = logging.getLogger("train_ssd")
+MAX_NONFINITE_IN_A_ROW = 20
+
+
+class EpochSampler(Sampler):
+    """The epoch's shuffled order from (seed, epoch) alone, optionally from a position onwards, so an
+    interrupted epoch resumes with the next batch."""
+
+    def __init__(self, size: int, seed: int, epoch: int, start: int = 0):
+        self.size, self.seed, self.epoch, self.start = size, seed, epoch, start
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator)[self.start:].tolist())
+
+    def __len__(self) -> int:
+        return self.size - self.start
+
+
+class StopRequest:
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step."""
+
+    def __init__(self):
+        self.signal = None
+        for kind in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(kind, self._handle)
+
+    def _handle(self, kind, frame):
+        self.signal = kind
+
+
+def train(args: argparse.Namespace, given: set[str]) -> None:
+    model_dir = Path(args.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _setup_logging(model_dir, args.log_level)
+    resume = _resume_state(args, given, model_dir)
+    torch.manual_seed(args.seed)
+    device = _device(args.device)
+
+    train_set, val_set, class_names = build_datasets(args, resume["labels"] if resume else None)
+    (model_dir / "labels.txt").write_text("\n".join(class_names) + "\n")
+    (model_dir / "args.json").write_text(json.dumps(vars(args), indent=2, default=str) + "\n")
+    net, pretrained = build_net(args, len(class_names), resume)
+    net.to(device)
+    base_net_lr = args.base_net_lr or (PRETRAINED_BASE_NET_LR if pretrained else args.lr)
+    groups = parameter_groups(net, args.lr, base_net_lr, args.extra_layers_lr or args.lr,
+                              args.freeze_base_net, args.freeze_net)
+    optimizer = build_optimizer(args.optimizer, groups, args.lr, args.momentum, args.weight_decay)
+    loss_fn = MultiboxLoss(neg_pos_ratio=3, negatives_per_empty_image=args.negatives_per_empty_image)
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": math.inf}
+    if resume and "optimizer" in resume:
+        optimizer.load_state_dict(resume["optimizer"])
+        state.update({key: resume[key] for key in state})
+        _set_rng_state(resume["rng"])
+
+    steps_per_epoch = _steps_per_epoch(len(train_set), args)
+    log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch on %s",
+             args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch, device)
+    writer = SummaryWriter(str(model_dir / "tensorboard"))
+    stop = StopRequest()
+    context = dict(args=args, net=net, optimizer=optimizer, loss_fn=loss_fn, writer=writer,
+                   class_names=class_names, model_dir=model_dir, stop=stop, steps_per_epoch=steps_per_epoch)
+    for epoch in range(state["epoch"], args.epochs):
+        finished = _train_epoch(context, train_set, epoch, state)
+        if not finished:
+            _save(context, state)
+            path = model_dir / ckpt.LAST
+            print(f"stopped by signal {stop.signal}; resume with: python3 train_ssd.py --resume {path}",
+                  file=sys.stderr)
+            sys.exit(128 + int(stop.signal))
+        state.update(epoch=epoch + 1, step_in_epoch=0)
+        if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
+            _validate_and_save(context, val_set, epoch, state)
+        _save(context, state)
+    writer.close()
+    log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
+
+
+def _train_epoch(context: dict, train_set, epoch: int, state: dict) -> bool:
+    """Train one epoch (from state's step_in_epoch on); False when a stop was requested."""
+    args, net = context["args"], context["net"]
+    net.train()
+    batch_size = args.batch_size
+    sampler = EpochSampler(len(train_set), args.seed, epoch, state["step_in_epoch"] * batch_size)
+    dataset = loader_dataset(train_set, args, epoch, train=True)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
+                        collate_fn=collate_samples, drop_last=len(train_set) > batch_size,
+                        pin_memory=net.priors.device.type == "cuda")
+    total = context["steps_per_epoch"] - state["step_in_epoch"]
+    bar = tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    nonfinite_in_a_row = 0
+    first_step = state["step_in_epoch"]
+    started = time.perf_counter()
+    for batch in bar:
+        if state["step_in_epoch"] >= context["steps_per_epoch"]:
+            break
+        factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
+                           args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
+        set_learning_rate(context["optimizer"], factor)
+        result = train_step(net, net, context["loss_fn"], context["optimizer"], batch.images, batch.boxes,
+                            batch.labels)
+        nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
+        if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
+            raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
+                              f"check the data for broken boxes, or start from other weights")
+        state["global_step"] += 1
+        state["step_in_epoch"] += 1
+        rate = batch_size * (state["step_in_epoch"] - first_step) / (time.perf_counter() - started)
+        _log_step(context, state, result, factor, rate, bar)
+        if context["stop"].signal is not None:
+            return False
+    return True
+
+
+def _log_step(context, state, result, factor, rate, bar) -> None:
+    lr = context["optimizer"].param_groups[-1]["lr"]
+    bar.set_postfix(loss=f"{result.loss:.3f}", lr=f"{lr:.2g}", img_s=f"{rate:.1f}")
+    step = state["global_step"]
+    if step % context["args"].debug_steps == 0:
+        writer = context["writer"]
+        writer.add_scalar("train/regression_loss", result.regression_loss, step)
+        writer.add_scalar("train/classification_loss", result.classification_loss, step)
+        writer.add_scalar("train/lr", lr, step)
+        writer.add_scalar("train/images_per_second", rate, step)
+        log.debug("step %d: loss %.4f (regression %.4f, classification %.4f), lr %.3g", step, result.loss,
+                  result.regression_loss, result.classification_loss, lr)
+
+
+@torch.no_grad()
+def validation_loss(net, loss_fn, val_set, args) -> float:
+    net.eval()
+    loader = DataLoader(loader_dataset(val_set, args, 0, train=False), batch_size=args.batch_size,
+                        num_workers=args.workers, collate_fn=collate_samples)
+    total, batches = 0.0, 0
+    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True):
+        if len(batch.images) == 0:
+            continue
+        regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels)
+        total += float(regression + classification)
+        batches += 1
+    net.train()
+    return total / max(batches, 1)
+
+
+def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
+    args, net = context["args"], context["net"]
+    val_loss = validation_loss(net, context["loss_fn"], val_set, args)
+    context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
+    log.info("epoch %d: validation loss %.4f", epoch, val_loss)
+    state["val_loss"] = val_loss
+    if not ckpt.all_finite(net.state_dict()):
+        log.error("weights are not finite after epoch %d: no checkpoint written", epoch)
+        return
+    if val_loss < state["best_metric"]:
+        state["best_metric"] = val_loss
+        ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.BEST)
+    name = ckpt.epoch_file_name(args.net, epoch, round(val_loss, 4))
+    ckpt.atomic_save(net.state_dict(), context["model_dir"] / name)
+    ckpt.prune_epoch_files(context["model_dir"], args.keep_checkpoints)
+
+
+def _save(context: dict, state: dict) -> None:
+    if ckpt.all_finite(context["net"].state_dict()):
+        ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.LAST)
+    else:
+        log.error("weights are not finite: checkpoint-last.pth not written")
+
+
+def _checkpoint(context: dict, state: dict) -> dict:
+    args, net = context["args"], context["net"]
+    return {
+        "format_version": ckpt.FORMAT_VERSION,
+        "model": ckpt.unwrap(net).state_dict(),
+        "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
+        "resolution": args.resolution, "width_mult": args.mb2_width_mult,
+        "optimizer": context["optimizer"].state_dict(),
+        "rng": _rng_state(), "args": vars(args),
+        **state,
+    }
+
+
+def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) -> dict | None:
+    """The checkpoint to resume from (None for a fresh start); merges its arguments into `args`."""
+    if args.resume is None:
+        return None
+    path = ckpt.newest_checkpoint(model_dir) if args.resume == "auto" else Path(args.resume)
+    if path is None:
+        log.info("--resume auto: no checkpoint in %s, starting fresh", model_dir)
+        return None
+    from vision.ssd.weights import read_checkpoint
+    content = read_checkpoint(str(path))
+    if "model" not in content:
+        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", path)
+        return {"plain": str(path), "labels": None}
+    overrides = sorted(name for name in given if name not in ("resume",) and
+                       content["args"].get(name) != getattr(args, name))
+    for name, value in content["args"].items():
+        if name not in given and name != "resume":
+            setattr(args, name, value)
+    if overrides:
+        log.info("resuming %s with overrides: %s", path,
+                 ", ".join(f"--{name.replace('_', '-')}={getattr(args, name)}" for name in overrides))
+    else:
+        log.info("resuming %s at epoch %d, step %d", path, content["epoch"], content["step_in_epoch"])
+    return content
+
+
+def _steps_per_epoch(size: int, args) -> int:
+    steps = size // args.batch_size if size > args.batch_size else 1
+    return min(steps, args.max_steps_per_epoch or steps)
+
+
+def _device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise OptionError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def _rng_state() -> dict:
+    # Tensors and plain numbers only, so the checkpoint loads with torch.load(weights_only=True).
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    version, python_state, _ = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+             "python": [version, list(python_state)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    version, python_state = state["python"]
+    random.setstate((version, tuple(python_state), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _setup_logging(model_dir: Path, level: str) -> None:
+    handlers = [logging.StreamHandler(), logging.FileHandler(model_dir / "train.log")]
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s",
+                        handlers=handlers, force=True)

@@ -1,0 +1,52 @@
+"""The net a training run starts from: resumed, pretrained SSD, base net, ImageNet, or scratch."""
+import argparse
+import logging
+import os
+
+import torch
+
+from vision.ssd import create_net
+from vision.ssd.ssd import SSD
+from vision.ssd.weights import load_imagenet_base_net, load_weights
+from vision.training.options import PRETRAINED_MB1_FILE, PRETRAINED_MB1_URL
+
+log = logging.getLogger("train_ssd")
+
+
+def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -> tuple[SSD, bool]:
+    """The net and whether it starts from pretrained weights (which sets the base net's default lr)."""
+    net = create_net(args.net, num_classes, args.resolution, width_mult=args.mb2_width_mult)
+    if resume and "model" in resume:
+        net.load_state_dict(resume["model"])
+        return net, True
+    source = resume["plain"] if resume else _pretrained_ssd(args)
+    if source:
+        log.info(load_weights(net, source))
+        return net, True
+    if args.base_net:
+        log.info(load_weights(net, args.base_net))
+        return net, True
+    if args.weights_backbone:
+        log.info(load_imagenet_base_net(net))
+        return net, True
+    log.info("training %s from scratch", args.net)
+    return net, False
+
+
+def _pretrained_ssd(args: argparse.Namespace) -> str | None:
+    """--pretrained-ssd, or for mb1-ssd the earlier tools' VOC model (downloaded when missing)."""
+    if args.pretrained_ssd or args.no_pretrained or args.net != "mb1-ssd" or args.base_net:
+        return args.pretrained_ssd
+    path = os.path.join("models", PRETRAINED_MB1_FILE)
+    if os.path.isfile(path):
+        return path
+    try:
+        os.makedirs("models", exist_ok=True)
+        torch.hub.download_url_to_file(PRETRAINED_MB1_URL, path, progress=True)
+    except OSError as error:  # offline: URLError is an OSError
+        log.warning("could not download %s (%s): training mb1-ssd from scratch; --no-pretrained silences "
+                    "this", PRETRAINED_MB1_URL, str(error).splitlines()[0] if str(error) else error)
+        return None
+    return path
+
+

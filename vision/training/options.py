@@ -1,0 +1,143 @@
+"""The train_ssd.py command line: the earlier tools' flags (underscore spellings too) and checks."""
+import argparse
+import os
+
+from vision.ssd import NET_NAMES
+
+PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
+PRETRAINED_MB1_FILE = "mobilenet-v1-ssd-mp-0_675.pth"
+PRETRAINED_BASE_NET_LR = 0.001
+
+
+class OptionError(Exception):
+    """A wrong command-line value; the message is one line."""
+
+
+def _add(parser, *names, **kwargs):
+    """Add an option under its names and, for hyphenated ones, the earlier underscore spelling."""
+    spellings = list(names) + ["--" + name[2:].replace("-", "_") for name in names]
+    parser.add_argument(*dict.fromkeys(spellings), **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    _add(data, "--dataset-type", choices=["coco", "voc", "open_images"], default=None,
+         help="layout of the datasets; found from the files on disk when left out")
+    _add(data, "--datasets", "--data", nargs="+", default=None, metavar="PATH", help="dataset roots")
+    _add(data, "--validation-dataset", default=None, metavar="PATH",
+         help="validation data; by default the validation split of each training root")
+    _add(data, "--labels", default=None, metavar="FILE",
+         help="class order: names one per line (a model's labels.txt, BACKGROUND first, works too)")
+    _add(data, "--balance-data", action="store_true", help="resample Open Images data to even out classes")
+    _add(data, "--skip-empty-images", action="store_true", help="leave out images without boxes")
+
+    model = parser.add_argument_group("model")
+    _add(model, "--net", default="mb1-ssd", choices=NET_NAMES)
+    _add(model, "--resolution", type=int, default=300, help="input size in pixels (square)")
+    _add(model, "--mb2-width-mult", type=float, default=1.0, help="width multiplier of mb2-ssd-lite")
+    _add(model, "--pretrained-ssd", default=None, metavar="PATH",
+         help=f"start from an SSD checkpoint (for mb1-ssd the default is models/{PRETRAINED_MB1_FILE}, "
+              f"downloaded when missing)")
+    _add(model, "--no-pretrained", action="store_true", help="start from scratch (no default weights)")
+    _add(model, "--base-net", default=None, metavar="PATH", help="initialize the base net from this file")
+    _add(model, "--weights-backbone", action="store_true",
+         help="initialize the base net from torchvision's ImageNet weights (not mb1)")
+    _add(model, "--freeze-base-net", action="store_true", help="train everything but the base net")
+    _add(model, "--freeze-net", action="store_true", help="train the heads only")
+
+    optim = parser.add_argument_group("optimization")
+    _add(optim, "--batch-size", type=int, default=4)
+    _add(optim, "--epochs", "--num-epochs", type=int, default=30)
+    _add(optim, "--workers", "--num-workers", type=int, default=2, help="data loading processes")
+    _add(optim, "--optimizer", choices=["sgd", "adamw"], default="sgd")
+    _add(optim, "--lr", "--learning-rate", type=float, default=0.01)
+    _add(optim, "--momentum", type=float, default=0.9)
+    _add(optim, "--weight-decay", type=float, default=5e-4)
+    _add(optim, "--base-net-lr", type=float, default=None,
+         help=f"base net learning rate: {PRETRAINED_BASE_NET_LR} when starting from pretrained weights, "
+              f"else --lr")
+    _add(optim, "--extra-layers-lr", type=float, default=None, help="extra layers' rate (default --lr)")
+    _add(optim, "--scheduler", choices=["cosine", "multi-step", "none"], default="cosine")
+    _add(optim, "--t-max", type=float, default=None, help="cosine period in epochs (default --epochs)")
+    _add(optim, "--milestones", default="80,100", help="multi-step epochs, comma-separated")
+    _add(optim, "--gamma", type=float, default=0.1, help="multi-step decay")
+    _add(optim, "--warmup-epochs", type=float, default=0.0)
+    _add(optim, "--negatives-per-empty-image", type=int, default=8,
+         help="hard negatives an image without boxes adds to the loss (0: none, as the earlier tools)")
+
+    run = parser.add_argument_group("run")
+    _add(run, "--model-dir", "--checkpoint-folder", default="models/", help="where checkpoints go")
+    _add(run, "--resume", nargs="?", const="auto", default=None, metavar="PATH|auto",
+         help="continue from a checkpoint, or from the newest in --model-dir with 'auto'")
+    _add(run, "--keep-checkpoints", type=int, default=None, metavar="K",
+         help="keep only the K newest per-epoch files (default: all)")
+    _add(run, "--validation-epochs", type=int, default=1, help="validate every N epochs")
+    _add(run, "--validation-mean-ap", action="store_true", help="also compute mAP at validation")
+    _add(run, "--debug-steps", type=int, default=10, help="log every N steps")
+    _add(run, "--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add(run, "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    _add(run, "--use-cuda", type=_boolean, default=True, help="accepted for compatibility; --device decides")
+    _add(run, "--seed", type=int, default=0)
+    _add(run, "--max-steps-per-epoch", type=int, default=None, help="cut epochs short (for quick checks)")
+    return parser
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "y"):
+        return True
+    if text.lower() in ("0", "false", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, set[str]]:
+    """The options, and the names of those given on the command line (they override a resumed run's)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = _given_options(parser, argv)
+    check(args)
+    return args, given
+
+
+def _given_options(parser: argparse.ArgumentParser, argv) -> set[str]:
+    # Parse again with every default suppressed: what remains was typed by the user.
+    silent = build_parser()
+    for action in silent._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(silent.parse_args(argv)))
+
+
+def check(args: argparse.Namespace) -> None:
+    """Raise OptionError for values that cannot work, before any work starts."""
+    positive = ["batch_size", "epochs", "resolution", "validation_epochs", "debug_steps"]
+    for name in positive:
+        if getattr(args, name) <= 0:
+            raise OptionError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.workers < 0:
+        raise OptionError(f"--workers cannot be negative, got {args.workers}")
+    for name in ["lr", "base_net_lr", "extra_layers_lr"]:
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise OptionError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    try:
+        args.milestones = [int(value) for value in str(args.milestones).split(",") if value.strip()]
+    except ValueError:
+        raise OptionError(f"--milestones must be comma-separated epochs, got {args.milestones!r}") from None
+    if not args.datasets and not args.resume:
+        raise OptionError("give the training data with --datasets PATH (or --data PATH)")
+    for path in (args.datasets or []) + [args.validation_dataset]:
+        if path is not None and not os.path.isdir(path):
+            raise OptionError(f"{path}: dataset directory not found")
+    for flag in ["labels", "pretrained_ssd", "base_net"]:
+        path = getattr(args, flag)
+        if path is not None and not os.path.isfile(path):
+            raise OptionError(f"--{flag.replace('_', '-')} {path}: file not found")
+    if args.resume not in (None, "auto") and not os.path.isfile(args.resume):
+        raise OptionError(f"--resume {args.resume}: file not found")
+    if args.weights_backbone and args.net.startswith("mb1"):
+        raise OptionError("--weights-backbone: torchvision has no MobileNet V1; use --base-net FILE")
+    if args.mb2_width_mult != 1.0 and args.net != "mb2-ssd-lite":
+        raise OptionError("--mb2-width-mult applies to --net mb2-ssd-lite only")

@@ -1,0 +1,56 @@
+"""Optimizer parameter groups and the learning-rate schedule.
+
+The schedule is a pure function of the global step, so resuming needs only the step count, and a
+resumed run with another --epochs simply follows the schedule for the new total.
+"""
+import math
+from itertools import chain
+
+import torch
+from torch import nn
+
+
+def parameter_groups(net: nn.Module, lr: float, base_net_lr: float, extra_layers_lr: float,
+                     freeze_base_net: bool = False, freeze_net: bool = False) -> list[dict]:
+    """The earlier tools' groups: base net, extras (and add-ons), heads; frozen parts left out."""
+    heads = chain(net.regression_headers.parameters(), net.classification_headers.parameters())
+    extras = chain(net.source_layer_add_ons.parameters(), net.extras.parameters())
+    frozen = [net.base_net] if freeze_base_net else []
+    if freeze_net:
+        frozen += [net.base_net, net.source_layer_add_ons, net.extras]
+    for module in frozen:
+        module.requires_grad_(False)
+    groups = [{"params": list(heads), "lr": lr, "name": "heads"}]
+    if not freeze_net:
+        groups.insert(0, {"params": list(extras), "lr": extra_layers_lr, "name": "extras"})
+    if not (freeze_base_net or freeze_net):
+        groups.insert(0, {"params": list(net.base_net.parameters()), "lr": base_net_lr, "name": "base_net"})
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    return groups
+
+
+def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def lr_factor(epoch: float, scheduler: str, t_max: float, milestones: list[int], gamma: float,
+              warmup_epochs: float) -> float:
+    """Multiplier of each group's base learning rate at a (fractional) epoch."""
+    if scheduler == "cosine":
+        factor = 0.5 * (1 + math.cos(math.pi * min(epoch, t_max) / t_max))
+    elif scheduler == "multi-step":
+        factor = gamma ** sum(epoch >= milestone for milestone in milestones)
+    else:
+        factor = 1.0
+    if warmup_epochs > 0 and epoch < warmup_epochs:
+        factor *= (epoch + 1e-3) / warmup_epochs
+    return factor
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
