@@ -1,0 +1,109 @@
+"""validate_image_files.py / vision.prep.validate on generated good and bad images."""
+
+import json
+
+import numpy as np
+import pytest
+
+from prep_helpers import jpeg_bytes, png_bytes, run_script
+from vision.prep.validate import check_image, validate_directory
+
+GOOD = {
+    "color.jpg": jpeg_bytes(seed=1),
+    "gray.jpg": jpeg_bytes(seed=2, gray=True),
+    "image.png": png_bytes(seed=3),
+    "nested/deeper.JPG": jpeg_bytes(seed=4),
+}
+BAD = {
+    "truncated.jpg": jpeg_bytes(seed=5)[:-400],
+    "empty.jpg": b"",
+    "garbage.jpg": np.random.default_rng(7).bytes(2000),
+}
+
+
+@pytest.fixture
+def images(tmp_path):
+    directory = tmp_path / "images"
+    for name, data in {**GOOD, **BAD}.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(data)
+    (directory / "notes.txt").write_text("not an image, not checked")
+    return directory
+
+
+def coco_for(names):
+    images = [{"id": i, "file_name": name} for i, name in enumerate(names, start=1)]
+    annotations = [{"id": 100 + image["id"], "image_id": image["id"], "category_id": 1, "bbox": [1, 2, 3, 4]}
+                   for image in images]
+    return {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "thing"}]}
+
+
+def test_reasons(images):
+    for name in GOOD:
+        assert check_image(str(images / name)) is None, name
+    assert "truncated JPEG" in check_image(str(images / "truncated.jpg"))
+    assert check_image(str(images / "empty.jpg")) == "empty file"
+    assert check_image(str(images / "garbage.jpg")) == "OpenCV cannot decode it"
+    # Ends with FFD9 but a middle byte range is gone: both decoders are still asked.
+    spliced = GOOD["color.jpg"][:300] + GOOD["color.jpg"][-300:]
+    (images / "spliced.jpg").write_bytes(spliced)
+    assert check_image(str(images / "spliced.jpg")) is not None
+
+
+def test_command_moves_invalid_files_reports_and_fixes_annotations(images, tmp_path):
+    annotations = tmp_path / "instances.json"
+    original = json.dumps(coco_for(sorted(GOOD) + sorted(BAD)))
+    annotations.write_text(original)
+    out = run_script("validate_image_files.py", "--path", images, "--num-workers", 2, "--annotations", annotations)
+    assert out.returncode == 1, out.stderr
+    report = tmp_path / "images_validation_report.json"
+    assert out.stdout.strip().splitlines()[-1] == f"report: {report}"
+
+    assert sorted(p.relative_to(tmp_path / "images_invalid").as_posix()
+                  for p in (tmp_path / "images_invalid").rglob("*")) == sorted(BAD)
+    assert all((images / name).read_bytes() == data for name, data in GOOD.items())
+    assert not any((images / name).exists() for name in BAD)
+
+    listed = json.loads(report.read_text())
+    assert listed["checked"] == len(GOOD) + len(BAD)
+    assert {entry["file"] for entry in listed["invalid"]} == set(BAD)
+    assert all(entry["reason"] for entry in listed["invalid"])
+
+    fixed = json.loads(annotations.read_text())
+    assert sorted(image["file_name"] for image in fixed["images"]) == sorted(GOOD)
+    kept_ids = {image["id"] for image in fixed["images"]}
+    assert len(fixed["annotations"]) == len(GOOD) and all(a["image_id"] in kept_ids for a in fixed["annotations"])
+    assert (tmp_path / "instances.orig.json").read_text() == original
+
+
+def test_clean_directory_exits_0_and_backup_keeps_the_first_original(images, tmp_path):
+    annotations = tmp_path / "instances.json"
+    original = json.dumps(coco_for(sorted(GOOD) + sorted(BAD) + ["later.jpg"]))
+    annotations.write_text(original)
+    first = validate_directory(images, num_workers=1, annotations=annotations)
+    assert len(first.invalid) == len(BAD) and first.annotations["images_removed"] == len(BAD)
+
+    again = validate_directory(images, num_workers=1, annotations=annotations)
+    assert (again.checked, again.invalid) == (len(GOOD), [])
+    (images / "later.jpg").write_bytes(b"\xff\xd8 cut short")
+    third = validate_directory(images, num_workers=1, annotations=annotations)
+    assert [rel for rel, _ in third.invalid] == ["later.jpg"]
+    assert (tmp_path / "instances.orig.json").read_text() == original  # not replaced by the second state
+    assert sorted(image["file_name"] for image in json.loads(annotations.read_text())["images"]) == sorted(GOOD)
+
+
+def test_delete_removes_invalid_files(images, tmp_path):
+    result = validate_directory(images, num_workers=1, delete=True)
+    assert result.moved_to is None and len(result.invalid) == len(BAD)
+    assert not (tmp_path / "images_invalid").exists()
+    assert sorted(p.name for p in images.rglob("*.*")) == sorted(["color.jpg", "gray.jpg", "image.png",
+                                                                  "deeper.JPG", "notes.txt"])
+
+
+def test_usage_errors_exit_2(tmp_path):
+    missing = run_script("validate_image_files.py", "--path", tmp_path / "nope")
+    assert missing.returncode == 2 and "not a directory" in missing.stderr
+    (tmp_path / "bad.json").write_text("{not json")
+    bad_json = run_script("validate_image_files.py", "--path", tmp_path, "--annotations", tmp_path / "bad.json")
+    assert bad_json.returncode == 2
+    assert "bad.json: not valid JSON" in bad_json.stderr and "Traceback" not in bad_json.stderr
