@@ -1,30 +1,108 @@
-"""The datasets a training run reads, and their per-epoch, seeded transforms."""
-import argparse
+"""The datasets a training run reads, and their per-epoch, seeded transforms.
 
-from vision.datasets import TransformedDataset, open_datasets, read_class_order
+Validation never uses training images: COCO trains on train2017 and validates on val2017; VOC on
+trainval with test, or on train with val; Open Images on train with test (else validation). A VOC
+tree with only ImageSets/Main/default.txt holds out every tenth image.
+"""
+import argparse
+import copy
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from vision.datasets import (ConcatDetectionDataset, DatasetError, TransformedDataset, detect_dataset_type,
+                             open_dataset, read_class_order)
+from vision.datasets.labels import merge_class_names
 from vision.ssd.nets import NETS
 from vision.transforms import SSDEvalTransform, SSDTrainTransform
+
+log = logging.getLogger("train_ssd")
+HOLD_OUT_EVERY = 10
 
 
 def build_datasets(args: argparse.Namespace, model_labels: list[str] | None = None):
     """(train set, validation set, class names with BACKGROUND first).
 
-    The class order comes from a resumed model, else --labels, else the training data; validation
-    data is mapped to it by name (never re-derived from its own split).
+    The class order comes from a resumed model, else --labels, else the training data (merged by
+    name across roots); validation data is mapped to it by name, never re-derived from its own split.
     """
     if model_labels:
         class_order = model_labels[1:]
     else:
         class_order = read_class_order(args.labels) if args.labels else None
-    train_set = open_datasets(args.datasets, "train", args.dataset_type, class_order,
-                              include_negatives=not args.skip_empty_images,
-                              balance_data=args.balance_data, seed=args.seed)
-    class_names = train_set.class_names
+    pairs = [_train_and_validation(Path(root), args, class_order) for root in args.datasets]
+    if class_order is None:
+        class_order = merge_class_names([train.class_names[1:] for train, _ in pairs])
+        for train, _ in pairs:
+            train.map_classes(class_order)
     if args.validation_dataset:
-        val_set = open_datasets([args.validation_dataset], "val", None, class_names[1:])
+        validation = [open_dataset(args.validation_dataset, "val", None, class_order)]
     else:
-        val_set = open_datasets(args.datasets, "val", args.dataset_type, class_names[1:])
-    return train_set, val_set, class_names
+        validation = [val if val is not None else _open_validation(Path(root), args, class_order)
+                      for (_, val), root in zip(pairs, args.datasets)]
+    for val in validation:
+        val.map_classes(class_order)
+    return _joined([train for train, _ in pairs]), _joined(validation), ["BACKGROUND", *class_order]
+
+
+def _train_and_validation(root: Path, args, class_order):
+    """The training split of one root, and its validation split when it has to be held out of it."""
+    kind = args.dataset_type or detect_dataset_type(root)
+    train = open_dataset(root, "train", kind, class_order, include_negatives=not args.skip_empty_images,
+                         balance_data=args.balance_data, seed=args.seed)
+    if kind == "voc" and _voc_lists(root) == {"default"}:
+        log.info("%s has only default.txt: every %dth image is held out for validation", root,
+                 HOLD_OUT_EVERY)
+        return _hold_out(train)
+    return train, None
+
+
+def _open_validation(root: Path, args, class_order):
+    kind = args.dataset_type or detect_dataset_type(root)
+    if kind == "voc":
+        split = _voc_validation_split(root)
+    elif kind == "open_images":
+        split = _open_images_split(root)
+    else:
+        split = "val"
+    return open_dataset(root, split, kind, class_order)
+
+
+def _voc_lists(root: Path) -> set[str]:
+    return {path.stem for path in (root / "ImageSets" / "Main").glob("*.txt")}
+
+
+def _voc_validation_split(root: Path) -> str:
+    lists = _voc_lists(root)
+    trained_on = "trainval" if "trainval" in lists else "train"
+    wanted = "test" if trained_on == "trainval" else "val"
+    if wanted not in lists:
+        raise DatasetError(root / "ImageSets" / "Main" / f"{wanted}.txt",
+                           f"needed for validation when training on {trained_on}.txt "
+                           f"(or pass --validation-dataset)")
+    return wanted
+
+
+def _open_images_split(root: Path) -> str:
+    return "test" if (root / "sub-test-annotations-bbox.csv").is_file() else "validation"
+
+
+def _hold_out(dataset):
+    """Split a dataset into (every image but each HOLD_OUT_EVERY-th, each HOLD_OUT_EVERY-th)."""
+    positions = np.arange(len(dataset))
+    held = positions % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1
+    if held.sum() == 0:
+        raise DatasetError(dataset.annotation_file, f"too few images ({len(dataset)}) to hold out a "
+                                                    f"validation set; pass --validation-dataset")
+    train, validation = copy.copy(dataset), copy.copy(dataset)
+    train.table = dataset.table.select(positions[~held])
+    validation.table = dataset.table.select(positions[held])
+    return train, validation
+
+
+def _joined(datasets: list):
+    return datasets[0] if len(datasets) == 1 else ConcatDetectionDataset(datasets)
 
 
 def loader_dataset(dataset, args: argparse.Namespace, epoch: int, train: bool) -> TransformedDataset:

@@ -24,7 +24,7 @@ from vision.training.data import build_datasets, loader_dataset
 from vision.training.model import build_net
 from vision.training.options import OptionError, PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
-from vision.training.step import batch_loss, train_step
+from vision.training.step import Precision, batch_loss, choose_precision, train_step
 
 log = logging.getLogger("train_ssd")
 MAX_NONFINITE_IN_A_ROW = 20
@@ -58,10 +58,11 @@ class StopRequest:
 
 
 def train(args: argparse.Namespace, given: set[str]) -> None:
-    model_dir = Path(args.model_dir)
+    _setup_logging(args.log_level)
+    resume = _resume_state(args, given, Path(args.model_dir))
+    model_dir = Path(args.model_dir)  # a resumed run's, unless given
     model_dir.mkdir(parents=True, exist_ok=True)
-    _setup_logging(model_dir, args.log_level)
-    resume = _resume_state(args, given, model_dir)
+    logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
     torch.manual_seed(args.seed)
     device = _device(args.device)
 
@@ -70,6 +71,10 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
     (model_dir / "args.json").write_text(json.dumps(vars(args), indent=2, default=str) + "\n")
     net, pretrained = build_net(args, len(class_names), resume)
     net.to(device)
+    precision = choose_precision(device, args.amp, args.amp_dtype, args.channels_last)
+    if args.channels_last:
+        net.to(memory_format=torch.channels_last)
+    model = torch.compile(net) if args.compile else net
     base_net_lr = args.base_net_lr or (PRETRAINED_BASE_NET_LR if pretrained else args.lr)
     groups = parameter_groups(net, args.lr, base_net_lr, args.extra_layers_lr or args.lr,
                               args.freeze_base_net, args.freeze_net)
@@ -78,6 +83,8 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": math.inf}
     if resume and "optimizer" in resume:
         optimizer.load_state_dict(resume["optimizer"])
+        if precision.scaler is not None and resume.get("scaler"):
+            precision.scaler.load_state_dict(resume["scaler"])
         state.update({key: resume[key] for key in state})
         _set_rng_state(resume["rng"])
 
@@ -86,8 +93,9 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
              args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch, device)
     writer = SummaryWriter(str(model_dir / "tensorboard"))
     stop = StopRequest()
-    context = dict(args=args, net=net, optimizer=optimizer, loss_fn=loss_fn, writer=writer,
-                   class_names=class_names, model_dir=model_dir, stop=stop, steps_per_epoch=steps_per_epoch)
+    context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
+                   loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
+                   steps_per_epoch=steps_per_epoch)
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_set, epoch, state)
         if not finished:
@@ -125,8 +133,8 @@ def _train_epoch(context: dict, train_set, epoch: int, state: dict) -> bool:
         factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
-        result = train_step(net, net, context["loss_fn"], context["optimizer"], batch.images, batch.boxes,
-                            batch.labels)
+        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batch.images,
+                            batch.boxes, batch.labels, context["precision"])
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
             raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
@@ -155,7 +163,7 @@ def _log_step(context, state, result, factor, rate, bar) -> None:
 
 
 @torch.no_grad()
-def validation_loss(net, loss_fn, val_set, args) -> float:
+def validation_loss(net, loss_fn, val_set, args, precision: Precision = Precision()) -> float:
     net.eval()
     loader = DataLoader(loader_dataset(val_set, args, 0, train=False), batch_size=args.batch_size,
                         num_workers=args.workers, collate_fn=collate_samples)
@@ -163,7 +171,8 @@ def validation_loss(net, loss_fn, val_set, args) -> float:
     for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True):
         if len(batch.images) == 0:
             continue
-        regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels)
+        regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels,
+                                                precision)
         total += float(regression + classification)
         batches += 1
     net.train()
@@ -172,7 +181,7 @@ def validation_loss(net, loss_fn, val_set, args) -> float:
 
 def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
     args, net = context["args"], context["net"]
-    val_loss = validation_loss(net, context["loss_fn"], val_set, args)
+    val_loss = validation_loss(net, context["loss_fn"], val_set, args, context["precision"])
     context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
     log.info("epoch %d: validation loss %.4f", epoch, val_loss)
     state["val_loss"] = val_loss
@@ -202,6 +211,7 @@ def _checkpoint(context: dict, state: dict) -> dict:
         "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
         "optimizer": context["optimizer"].state_dict(),
+        "scaler": scaler.state_dict() if (scaler := context["precision"].scaler) else None,
         "rng": _rng_state(), "args": vars(args),
         **state,
     }
@@ -269,7 +279,14 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _setup_logging(model_dir: Path, level: str) -> None:
-    handlers = [logging.StreamHandler(), logging.FileHandler(model_dir / "train.log")]
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, force=True)
+
+
+def _file_handler(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return handler

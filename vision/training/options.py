@@ -19,8 +19,15 @@ def _add(parser, *names, **kwargs):
     parser.add_argument(*dict.fromkeys(spellings), **kwargs)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a wrong value is one line (the usage is one --help away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
@@ -67,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add(optim, "--warmup-epochs", type=float, default=0.0)
     _add(optim, "--negatives-per-empty-image", type=int, default=8,
          help="hard negatives an image without boxes adds to the loss (0: none, as the earlier tools)")
+
+    speed = parser.add_argument_group("speed")
+    _add(speed, "--amp", action="store_true",
+         help="mixed precision: bf16 on CPUs and GPUs that have it, else fp16 with a grad scaler")
+    _add(speed, "--amp-dtype", choices=["bfloat16", "float16"], default=None, help="force the --amp dtype")
+    _add(speed, "--channels-last", action="store_true", help="NHWC memory layout (faster convolutions)")
+    _add(speed, "--compile", action="store_true", help="torch.compile the net")
 
     run = parser.add_argument_group("run")
     _add(run, "--model-dir", "--checkpoint-folder", default="models/", help="where checkpoints go")

@@ -1,5 +1,6 @@
 """One training step, the only place that runs one: device-side normalization, batched matching,
-forward, MultiBox loss, backward, optimizer step."""
+forward (under autocast when mixed precision is on), MultiBox loss, backward, optimizer step."""
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,35 @@ class StepResult:
         return self.regression_loss + self.classification_loss
 
 
+@dataclass
+class Precision:
+    """Mixed precision: the autocast dtype (None for float32) and, for float16, a grad scaler."""
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+    channels_last: bool = False
+
+    def autocast(self, device: torch.device):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.dtype)
+
+
+def choose_precision(device: torch.device, amp: bool, amp_dtype: str | None = None,
+                     channels_last: bool = False) -> Precision:
+    """bf16 where the device computes it natively (recent CPUs, Ampere+ GPUs), else fp16 with a
+    grad scaler; `amp_dtype` ("bfloat16"/"float16") chooses explicitly."""
+    if not amp:
+        return Precision(channels_last=channels_last)
+    if amp_dtype:
+        dtype = getattr(torch, amp_dtype)
+    elif device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        dtype = torch.bfloat16
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    return Precision(dtype, scaler, channels_last)
+
+
 def matched_targets(net: SSD, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     """Labels [B,N] and encoded locations [B,N,4] for padded targets, matched on the net's device in
     float32 (also under autocast)."""
@@ -32,22 +62,33 @@ def matched_targets(net: SSD, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Te
 
 
 def batch_loss(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, images: Tensor, boxes: Tensor,
-               labels: Tensor) -> tuple[Tensor, Tensor]:
+               labels: Tensor, precision: Precision = Precision()) -> tuple[Tensor, Tensor]:
     """(regression, classification) loss of one collated batch; `model` may wrap `net`."""
-    inputs = net.normalize(images.to(net.priors.device, non_blocking=True))
+    device = net.priors.device
+    inputs = net.normalize(images.to(device, non_blocking=True))
+    if precision.channels_last:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
     matched_labels, gt_locations = matched_targets(net, boxes, labels)
-    confidence, locations = model(inputs)
+    with precision.autocast(device):
+        confidence, locations = model(inputs)
     return loss_fn(confidence, locations, matched_labels, gt_locations)
 
 
 def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: torch.optim.Optimizer,
-               images: Tensor, boxes: Tensor, labels: Tensor) -> StepResult:
+               images: Tensor, boxes: Tensor, labels: Tensor,
+               precision: Precision = Precision()) -> StepResult:
     """One optimizer step; a non-finite loss skips the update and reports it."""
-    regression, classification = batch_loss(model, net, loss_fn, images, boxes, labels)
+    regression, classification = batch_loss(model, net, loss_fn, images, boxes, labels, precision)
     loss = regression + classification
     optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss):
-        return StepResult(float(regression.detach()), float(classification.detach()), finite=False)
-    loss.backward()
-    optimizer.step()
-    return StepResult(float(regression.detach()), float(classification.detach()), finite=True)
+    result = StepResult(float(regression.detach()), float(classification.detach()), bool(torch.isfinite(loss)))
+    if not result.finite:
+        return result
+    if precision.scaler is not None:
+        precision.scaler.scale(loss).backward()
+        precision.scaler.step(optimizer)
+        precision.scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return result

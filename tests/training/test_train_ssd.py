@@ -1,0 +1,97 @@
+"""train_ssd.py end to end on real COCO images (coco128), kept tiny: few steps at 128 pixels."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import train_ssd
+from vision.ssd import create_net
+from vision.ssd.weights import load_weights
+from vision.training import checkpoint as ckpt
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def options(data, model_dir, *extra):
+    return ["--data", str(data), "--model-dir", str(model_dir), "--net", "mb1-ssd-lite", "--no-pretrained",
+            "--resolution", "128", "--batch-size", "4", "--max-steps-per-epoch", "3", "--workers", "0",
+            "--scheduler", "multi-step", "--milestones", "1", "--seed", "7", *extra]
+
+
+def final_weights(model_dir):
+    return torch.load(model_dir / ckpt.LAST, weights_only=True)["model"]
+
+
+def test_training_writes_loadable_checkpoints_and_the_loss_goes_down(coco128, tmp_path):
+    model_dir = tmp_path / "model"
+    assert train_ssd.main(options(coco128, model_dir, "--epochs", "3", "--max-steps-per-epoch", "4",
+                                  "--lr", "0.02")) == 0
+    labels = (model_dir / "labels.txt").read_text().splitlines()
+    assert labels[0] == "BACKGROUND" and len(labels) == 81
+    epoch_files = ckpt.epoch_files(model_dir)
+    assert [epoch for _, epoch, _ in epoch_files] == [0, 1, 2]
+    assert epoch_files[-1][2] < epoch_files[0][2]  # validation loss went down
+    saved = torch.load(model_dir / ckpt.LAST, weights_only=True)
+    assert saved["epoch"] == 3 and saved["global_step"] == 12 and saved["labels"] == labels
+    for path in (model_dir / ckpt.BEST, epoch_files[-1][0]):
+        net = create_net("mb1-ssd-lite", len(labels), resolution=128)
+        load_weights(net, str(path))
+    assert (model_dir / "train.log").read_text().count("validation loss") == 3
+    assert any((model_dir / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(coco128, tmp_path, workers):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert train_ssd.main(options(coco128, straight, "--epochs", "2", "--workers", workers)) == 0
+    assert train_ssd.main(options(coco128, resumed, "--epochs", "1", "--workers", workers)) == 0
+    assert train_ssd.main(["--resume", "auto", "--model-dir", str(resumed), "--epochs", "2"]) == 0
+    a, b = final_weights(straight), final_weights(resumed)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_sigterm_saves_and_resuming_continues_with_the_next_batch(coco128, tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    steps = ["--epochs", "2", "--max-steps-per-epoch", "6"]
+    assert train_ssd.main(options(coco128, straight, *steps)) == 0
+    command = [sys.executable, "train_ssd.py", *options(coco128, stopped, *steps)]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.time() + 120
+    while "1/6" not in seen and time.time() < deadline:  # tqdm shows the first finished step
+        seen += process.stderr.read(1)
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "resume with: python3 train_ssd.py --resume" in seen + rest
+    interrupted = torch.load(stopped / ckpt.LAST, weights_only=True)
+    assert interrupted["epoch"] == 0 and 1 <= interrupted["step_in_epoch"] < 6
+    assert train_ssd.main(["--resume", str(stopped / ckpt.LAST)]) == 0
+    a, b = final_weights(straight), final_weights(stopped)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--net", "yolo"], "invalid choice: 'yolo'"),
+    (["--labels", "missing.txt"], "--labels missing.txt: file not found"),
+    (["--resume", "missing.pth"], "--resume missing.pth: file not found"),
+    (["--mb2-width-mult", "0.5"], "mb2-ssd-lite only"),
+])
+def test_wrong_values_are_one_line_errors_before_any_work(coco128, tmp_path, argv, message):
+    command = [sys.executable, "train_ssd.py", "--data", str(coco128), "--model-dir", str(tmp_path), *argv]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "labels.txt").exists()
+
+
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+    result = subprocess.run([sys.executable, "train_ssd.py", "--data", str(tmp_path / "nowhere")], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "dataset directory not found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
