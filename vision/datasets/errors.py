@@ -1,0 +1,10 @@
+"""The error a command line prints as one line, without a traceback."""
+
+
+class DatasetError(Exception):
+    """A dataset problem found at start-up: the message names the file and what is wrong with it."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem

@@ -1,0 +1,41 @@
+"""Image decoding: every image becomes a uint8 RGB tensor [3, H, W]."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.transforms.v2 import functional as F
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageReadError(Exception):
+    """An image that is missing or cannot be decoded (the sample is skipped, not the run)."""
+
+
+def load_image(path: Path) -> Tensor:
+    """Decode with libjpeg-turbo/libpng through torchvision; grayscale, CMYK and alpha become RGB.
+
+    EXIF orientation is not applied: annotation tools label the pixels as stored.
+    """
+    try:
+        data = read_file(str(path))
+    except RuntimeError:
+        problem = "file not found" if not Path(path).exists() else "cannot read the file"
+        raise ImageReadError(f"{path}: {problem}") from None
+    try:
+        image = decode_image(data, mode=ImageReadMode.RGB)
+    except RuntimeError:
+        image = _decode_with_opencv(data, path)  # BMP and TIFF, which torchvision does not decode
+    if image.dtype != torch.uint8:  # 16-bit PNG
+        image = F.to_dtype(image, torch.uint8, scale=True)
+    return image
+
+
+def _decode_with_opencv(data: Tensor, path: Path) -> Tensor:
+    bgr = cv2.imdecode(data.numpy(), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageReadError(f"{path}: not a readable image")
+    return torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1).contiguous()
