@@ -69,7 +69,7 @@ def test_sigterm_saves_and_resuming_continues_with_the_next_batch(coco128, tmp_p
     assert process.returncode == 128 + signal.SIGTERM
     assert "resume with: python3 train_ssd.py --resume" in seen + rest
     interrupted = torch.load(stopped / ckpt.LAST, weights_only=True)
-    assert interrupted["epoch"] == 0 and 1 <= interrupted["step_in_epoch"] < 6
+    assert interrupted["epoch"] == 0 and 4 <= interrupted["samples_in_epoch"] < 24
     assert train_ssd.main(["--resume", str(stopped / ckpt.LAST)]) == 0
     a, b = final_weights(straight), final_weights(stopped)
     assert all(torch.equal(a[key], b[key]) for key in a)
@@ -95,3 +95,22 @@ def test_missing_dataset_is_a_one_line_error(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "dataset directory not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_torchrun_with_two_cpu_processes_trains_and_resumes_on_one(coco128, tmp_path):
+    model_dir = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "train_ssd.py", *options(coco128, model_dir, "--epochs", "1", "--max-steps-per-epoch", "2")]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 processes: effective batch size 8" in result.stderr
+    saved = torch.load(model_dir / ckpt.LAST, weights_only=True)
+    assert saved["epoch"] == 1 and saved["global_step"] == 2
+    assert not any(key.startswith("module.") for key in saved["model"])
+    assert train_ssd.main(["--resume", "auto", "--model-dir", str(model_dir), "--epochs", "2"]) == 0
+    assert torch.load(model_dir / ckpt.LAST, weights_only=True)["epoch"] == 2
+
+
+def test_sync_bn_on_the_cpu_is_a_clear_error(coco128, tmp_path):
+    assert train_ssd.main(options(coco128, tmp_path, "--epochs", "1", "--sync-bn")) == 2

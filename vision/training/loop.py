@@ -18,7 +18,10 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from vision.nn.multibox_loss import MultiboxLoss
+from vision.prep.fileio import atomic_write_text
 from vision.training import checkpoint as ckpt
+from vision.training import distributed
+from vision.training.distributed import Group
 from vision.datasets import collate_samples
 from vision.training.data import build_datasets, loader_dataset
 from vision.training.model import build_net
@@ -31,18 +34,23 @@ MAX_NONFINITE_IN_A_ROW = 20
 
 
 class EpochSampler(Sampler):
-    """The epoch's shuffled order from (seed, epoch) alone, optionally from a position onwards, so an
-    interrupted epoch resumes with the next batch."""
+    """This rank's share of the epoch's shuffled order, which follows from (seed, epoch) alone.
 
-    def __init__(self, size: int, seed: int, epoch: int, start: int = 0):
-        self.size, self.seed, self.epoch, self.start = size, seed, epoch, start
+    `start` skips the samples of the epoch already trained on (by all ranks together), so an
+    interrupted epoch resumes with the next batch, also on another number of processes. Every rank
+    gets the same number of samples (a few at the end may go unused), so no rank waits for another.
+    """
+
+    def __init__(self, size: int, seed: int, epoch: int, start: int = 0, group: Group = Group()):
+        self.size, self.seed, self.epoch, self.start, self.group = size, seed, epoch, start, group
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator)[self.start:].tolist())
+        order = torch.randperm(self.size, generator=generator)[self.start:]
+        return iter(order[self.group.rank:len(self) * self.group.world:self.group.world].tolist())
 
     def __len__(self) -> int:
-        return self.size - self.start
+        return (self.size - self.start) // self.group.world
 
 
 class StopRequest:
@@ -58,29 +66,39 @@ class StopRequest:
 
 
 def train(args: argparse.Namespace, given: set[str]) -> None:
-    _setup_logging(args.log_level)
+    group, device = distributed.start(args.device)
+    try:
+        _train(args, given, group, device or _device(args.device))
+    finally:
+        distributed.stop()
+
+
+def _train(args: argparse.Namespace, given: set[str], group: Group, device: torch.device) -> None:
+    _setup_logging(args.log_level if group.is_main else "warning")
     resume = _resume_state(args, given, Path(args.model_dir))
     model_dir = Path(args.model_dir)  # a resumed run's, unless given
-    model_dir.mkdir(parents=True, exist_ok=True)
-    logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
     torch.manual_seed(args.seed)
-    device = _device(args.device)
-
     train_set, val_set, class_names = build_datasets(args, resume["labels"] if resume else None)
-    (model_dir / "labels.txt").write_text("\n".join(class_names) + "\n")
-    (model_dir / "args.json").write_text(json.dumps(vars(args), indent=2, default=str) + "\n")
+    if group.is_main:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
+        atomic_write_text(model_dir / "labels.txt", "\n".join(class_names) + "\n")
+        atomic_write_text(model_dir / "args.json", json.dumps(vars(args), indent=2, default=str) + "\n")
     net, pretrained = build_net(args, len(class_names), resume)
     net.to(device)
+    if args.sync_bn:
+        distributed.use_sync_bn(net, device)
     precision = choose_precision(device, args.amp, args.amp_dtype, args.channels_last)
     if args.channels_last:
         net.to(memory_format=torch.channels_last)
-    model = torch.compile(net) if args.compile else net
+    model = distributed.wrap(torch.compile(net) if args.compile else net, group, device)
     base_net_lr = args.base_net_lr or (PRETRAINED_BASE_NET_LR if pretrained else args.lr)
     groups = parameter_groups(net, args.lr, base_net_lr, args.extra_layers_lr or args.lr,
                               args.freeze_base_net, args.freeze_net)
     optimizer = build_optimizer(args.optimizer, groups, args.lr, args.momentum, args.weight_decay)
     loss_fn = MultiboxLoss(neg_pos_ratio=3, negatives_per_empty_image=args.negatives_per_empty_image)
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": math.inf}
+    state = {"epoch": 0, "samples_in_epoch": 0, "global_step": 0, "skipped_steps": 0,
+             "best_metric": math.inf}
     if resume and "optimizer" in resume:
         optimizer.load_state_dict(resume["optimizer"])
         if precision.scaler is not None and resume.get("scaler"):
@@ -88,47 +106,53 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
         state.update({key: resume[key] for key in state})
         _set_rng_state(resume["rng"])
 
-    steps_per_epoch = _steps_per_epoch(len(train_set), args)
+    steps_per_epoch = _steps_per_epoch(len(train_set), args, group)
     log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch on %s",
              args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch, device)
-    writer = SummaryWriter(str(model_dir / "tensorboard"))
+    if group.active:
+        log.info("%d processes: effective batch size %d, learning rate %g (not scaled)", group.world,
+                 args.batch_size * group.world, args.lr)
+    writer = SummaryWriter(str(model_dir / "tensorboard")) if group.is_main else None
     stop = StopRequest()
     context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                    loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
-                   steps_per_epoch=steps_per_epoch)
+                   steps_per_epoch=steps_per_epoch, group=group, device=device)
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_set, epoch, state)
         if not finished:
             _save(context, state)
             path = model_dir / ckpt.LAST
-            print(f"stopped by signal {stop.signal}; resume with: python3 train_ssd.py --resume {path}",
-                  file=sys.stderr)
+            if group.is_main:
+                print(f"stopped by signal {stop.signal}; resume with: python3 train_ssd.py --resume {path}",
+                      file=sys.stderr)
             sys.exit(128 + int(stop.signal))
-        state.update(epoch=epoch + 1, step_in_epoch=0)
+        state.update(epoch=epoch + 1, samples_in_epoch=0)
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_set, epoch, state)
         _save(context, state)
-    writer.close()
+    if writer:
+        writer.close()
     log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
 
 
 def _train_epoch(context: dict, train_set, epoch: int, state: dict) -> bool:
-    """Train one epoch (from state's step_in_epoch on); False when a stop was requested."""
-    args, net = context["args"], context["net"]
+    """Train one epoch (from state's samples_in_epoch on); False when a stop was requested."""
+    args, net, group = context["args"], context["net"], context["group"]
     net.train()
     batch_size = args.batch_size
-    sampler = EpochSampler(len(train_set), args.seed, epoch, state["step_in_epoch"] * batch_size)
+    samples_per_step = batch_size * group.world
+    done = state["samples_in_epoch"] // samples_per_step
+    sampler = EpochSampler(len(train_set), args.seed, epoch, state["samples_in_epoch"], group)
     dataset = loader_dataset(train_set, args, epoch, train=True)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
-                        collate_fn=collate_samples, drop_last=len(train_set) > batch_size,
+                        collate_fn=collate_samples, drop_last=len(sampler) > batch_size,
                         pin_memory=net.priors.device.type == "cuda")
-    total = context["steps_per_epoch"] - state["step_in_epoch"]
-    bar = tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    bar = tqdm(loader, total=context["steps_per_epoch"] - done, desc=f"epoch {epoch}", leave=False,
+               dynamic_ncols=True, disable=not group.is_main)
     nonfinite_in_a_row = 0
-    first_step = state["step_in_epoch"]
     started = time.perf_counter()
-    for batch in bar:
-        if state["step_in_epoch"] >= context["steps_per_epoch"]:
+    for steps, batch in enumerate(bar, start=1):
+        if done + steps > context["steps_per_epoch"]:
             break
         factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
@@ -136,19 +160,27 @@ def _train_epoch(context: dict, train_set, epoch: int, state: dict) -> bool:
         result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batch.images,
                             batch.boxes, batch.labels, context["precision"])
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
+        state["skipped_steps"] += not result.finite
         if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
             raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
                               f"check the data for broken boxes, or start from other weights")
         state["global_step"] += 1
-        state["step_in_epoch"] += 1
-        rate = batch_size * (state["step_in_epoch"] - first_step) / (time.perf_counter() - started)
-        _log_step(context, state, result, factor, rate, bar)
-        if context["stop"].signal is not None:
+        state["samples_in_epoch"] += samples_per_step
+        rate = samples_per_step * steps / (time.perf_counter() - started)
+        if group.is_main:
+            _log_step(context, state, result, rate, bar)
+        if _stop_requested(context):
             return False
     return True
 
 
-def _log_step(context, state, result, factor, rate, bar) -> None:
+def _stop_requested(context: dict) -> bool:
+    """Whether any rank got a stop signal: all ranks must stop after the same step."""
+    asked = float(context["stop"].signal is not None)
+    return distributed.sum_across([asked], context["group"], context["device"])[0] > 0
+
+
+def _log_step(context, state, result, rate, bar) -> None:
     lr = context["optimizer"].param_groups[-1]["lr"]
     bar.set_postfix(loss=f"{result.loss:.3f}", lr=f"{lr:.2g}", img_s=f"{rate:.1f}")
     step = state["global_step"]
@@ -163,10 +195,13 @@ def _log_step(context, state, result, factor, rate, bar) -> None:
 
 
 @torch.no_grad()
-def validation_loss(net, loss_fn, val_set, args, precision: Precision = Precision()) -> float:
+def validation_loss(net, loss_fn, val_set, args, precision: Precision = Precision(),
+                    group: Group = Group()) -> float:
+    """Mean batch loss over the validation set; each rank takes every world-th image, none twice."""
     net.eval()
+    shard = list(range(group.rank, len(val_set), group.world))
     loader = DataLoader(loader_dataset(val_set, args, 0, train=False), batch_size=args.batch_size,
-                        num_workers=args.workers, collate_fn=collate_samples)
+                        sampler=shard, num_workers=args.workers, collate_fn=collate_samples)
     total, batches = 0.0, 0
     for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True):
         if len(batch.images) == 0:
@@ -176,15 +211,18 @@ def validation_loss(net, loss_fn, val_set, args, precision: Precision = Precisio
         total += float(regression + classification)
         batches += 1
     net.train()
+    total, batches = distributed.sum_across([total, batches], group, net.priors.device)
     return total / max(batches, 1)
 
 
 def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
     args, net = context["args"], context["net"]
-    val_loss = validation_loss(net, context["loss_fn"], val_set, args, context["precision"])
+    val_loss = validation_loss(net, context["loss_fn"], val_set, args, context["precision"], context["group"])
+    state["val_loss"] = val_loss
+    if not context["group"].is_main:
+        return
     context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
     log.info("epoch %d: validation loss %.4f", epoch, val_loss)
-    state["val_loss"] = val_loss
     if not ckpt.all_finite(net.state_dict()):
         log.error("weights are not finite after epoch %d: no checkpoint written", epoch)
         return
@@ -197,6 +235,8 @@ def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
 
 
 def _save(context: dict, state: dict) -> None:
+    if not context["group"].is_main:
+        return
     if ckpt.all_finite(context["net"].state_dict()):
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.LAST)
     else:
@@ -239,12 +279,14 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         log.info("resuming %s with overrides: %s", path,
                  ", ".join(f"--{name.replace('_', '-')}={getattr(args, name)}" for name in overrides))
     else:
-        log.info("resuming %s at epoch %d, step %d", path, content["epoch"], content["step_in_epoch"])
+        log.info("resuming %s at epoch %d, %d images into it", path, content["epoch"],
+                 content["samples_in_epoch"])
     return content
 
 
-def _steps_per_epoch(size: int, args) -> int:
-    steps = size // args.batch_size if size > args.batch_size else 1
+def _steps_per_epoch(size: int, args, group: Group) -> int:
+    share = size // group.world
+    steps = share // args.batch_size if share > args.batch_size else 1
     return min(steps, args.max_steps_per_epoch or steps)
 
 

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(speed, "--amp-dtype", choices=["bfloat16", "float16"], default=None, help="force the --amp dtype")
     _add(speed, "--channels-last", action="store_true", help="NHWC memory layout (faster convolutions)")
     _add(speed, "--compile", action="store_true", help="torch.compile the net")
+    _add(speed, "--sync-bn", action="store_true", help="SyncBatchNorm across GPUs under torchrun (CUDA only)")
 
     run = parser.add_argument_group("run")
     _add(run, "--model-dir", "--checkpoint-folder", default="models/", help="where checkpoints go")
