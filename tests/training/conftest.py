@@ -1,5 +1,15 @@
 import os
 import sys
 
+import pytest
+
+from vision.datasets.synthetic import generate
+
 # The tests call train_ssd.main() in-process, like the command line would.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory):
+    """A small built-in dataset (COCO layout): 24 training and 8 validation images of 96 pixels."""
+    return generate(tmp_path_factory.mktemp("shapes"), train_count=24, val_count=8, image_size=96)
