@@ -69,7 +69,9 @@ class DetectionDataset(Dataset):
             return image.height, image.width
 
     def map_classes(self, class_order: list[str]) -> None:
-        """Relabel by name so that label i is class_order[i - 1]; other classes are warned about and skipped."""
+        """Relabel by name: label i becomes class_order[i - 1]; other classes are warned about, skipped."""
+        if BACKGROUND in class_order:
+            raise ValueError(f"a class order lists the classes without {BACKGROUND}")
         position = {name: label for label, name in enumerate(class_order, start=1)}
         lookup = np.array([position.get(name, 0) for name in self.class_names], dtype=np.int64)
         used = np.bincount(self.table.labels, minlength=len(self.class_names)) > 0

@@ -23,8 +23,7 @@ def load_image(path: Path) -> Tensor:
     try:
         data = read_file(str(path))
     except RuntimeError:
-        problem = "file not found" if not Path(path).exists() else "cannot read the file"
-        raise ImageReadError(f"{path}: {problem}") from None
+        raise ImageReadError(f"{path}: {_read_problem(Path(path))}") from None
     try:
         image = decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError:
@@ -34,8 +33,17 @@ def load_image(path: Path) -> Tensor:
     return image
 
 
+def _read_problem(path: Path) -> str:
+    if not path.is_file():
+        return "file not found"
+    return "empty file" if path.stat().st_size == 0 else "cannot read the file"
+
+
 def _decode_with_opencv(data: Tensor, path: Path) -> Tensor:
-    bgr = cv2.imdecode(data.numpy(), cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(data.numpy(), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
     if bgr is None:
         raise ImageReadError(f"{path}: not a readable image")
     return torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1).contiguous()

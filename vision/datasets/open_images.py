@@ -50,6 +50,8 @@ def balanced_indices(table: AnnotationTable, num_labels: int, seed: int) -> np.n
     box_image = table.box_image()
     images_of = [np.unique(box_image[table.labels == label]) for label in range(1, num_labels)]
     images_of = [images for images in images_of if len(images)]
+    if not images_of:
+        return np.arange(len(table))
     target = int(round(np.mean([len(images) for images in images_of])))
     rng = np.random.default_rng(seed)
     extra = [rng.choice(images, target - len(images)) for images in images_of if len(images) < target]

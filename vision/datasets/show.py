@@ -18,7 +18,7 @@ import torch
 
 from ..transforms import SSDEvalTransform, SSDTrainTransform
 from .errors import DatasetError
-from .layout import open_dataset
+from .layout import DATASET_TYPES, open_dataset
 from .transformed import TransformedDataset
 
 MEAN = (127, 127, 127)  # the zoom-out fill of the MobileNet nets
@@ -103,7 +103,7 @@ def _grid(tiles: list[np.ndarray], gap: int = 4) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Draw a grid of dataset samples with their boxes.")
     parser.add_argument("--dataset", required=True, type=Path)
-    parser.add_argument("--dataset-type", choices=("coco", "voc", "open_images"))
+    parser.add_argument("--dataset-type", choices=DATASET_TYPES)
     parser.add_argument("--split", default="train")
     parser.add_argument("--augment", action="store_true", help="show the training augmentation")
     parser.add_argument("--resolution", type=int, default=300)

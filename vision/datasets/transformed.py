@@ -48,7 +48,9 @@ class TransformedDataset(Dataset):
         image, target = item
         wanted = ~target["difficult"]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+            # The CPU generator only: torch.manual_seed would also queue a CUDA seeding (recording a
+            # stack trace each time), which fork_rng(devices=[]) does not undo.
+            torch.default_generator.manual_seed(sample_seed(self.seed, self.epoch, index))
             output, boxes, labels = self.transform(image, target["boxes"][wanted], target["labels"][wanted])
         return Sample(output, boxes, labels, index, (image.shape[1], image.shape[2]))
 

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchvision import tv_tensors
-from torchvision.ops import box_iou
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -159,31 +158,38 @@ def _sample_crop(boxes: Tensor, canvas_h: int, canvas_w: int, trials: int):
     """An SSD crop (x0, y0, x1, y1) of the canvas and the mask of the boxes whose centre it holds.
 
     As torchvision's RandomIoUCrop: pick a minimum IoU, try `trials` crops of 0.3 to 1 of each side
-    with aspect ratio 0.5 to 2 at once, take the first holding a box centre with at least that IoU.
+    with aspect ratio 0.5 to 2, take the first holding a box centre with at least that IoU. The trials
+    are judged all at once, in numpy: small arrays cost far less there than as tensors.
     """
     whole = ((0, 0, canvas_w, canvas_h), torch.ones(len(boxes), dtype=torch.bool))
     if len(boxes) == 0:  # nothing to keep in view: a negative image stays whole
         return whole
+    boxes = boxes.double().numpy()
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     while True:
         min_iou = CROP_MIN_IOUS[int(torch.randint(len(CROP_MIN_IOUS), ()))]
         if min_iou is None:
             return whole
-        draws = torch.rand(trials, 4, dtype=torch.float64)
-        crop_w = (canvas_w * (0.3 + 0.7 * draws[:, 0])).floor()
-        crop_h = (canvas_h * (0.3 + 0.7 * draws[:, 1])).floor()
-        x0 = ((canvas_w - crop_w) * draws[:, 2]).floor()
-        y0 = ((canvas_h - crop_h) * draws[:, 3]).floor()
-        crops = torch.stack([x0, y0, x0 + crop_w, y0 + crop_h], dim=1)
-        inside = ((centres[None, :, 0] > crops[:, None, 0]) & (centres[None, :, 0] < crops[:, None, 2])
-                  & (centres[None, :, 1] > crops[:, None, 1]) & (centres[None, :, 1] < crops[:, None, 3]))
-        ious = box_iou(crops, boxes.double()).masked_fill(~inside, -1.0)
-        aspect = crop_w / crop_h.clamp(min=1)
-        good = ((crop_w > 0) & (crop_h > 0) & (aspect >= 0.5) & (aspect <= 2.0)
-                & (ious.max(dim=1).values >= min_iou))
+        draws = torch.rand(trials, 4, dtype=torch.float64).numpy()
+        sizes = np.floor(np.array([canvas_w, canvas_h]) * (0.3 + 0.7 * draws[:, :2]))
+        corners = np.floor((np.array([canvas_w, canvas_h]) - sizes) * draws[:, 2:])
+        crops = np.concatenate([corners, corners + sizes], axis=1)  # [T, 4]
+        inside = ((centres[None] > crops[:, None, :2]) & (centres[None] < crops[:, None, 2:])).all(axis=2)
+        ious = np.where(inside, _iou(crops, boxes), -1.0)
+        aspect = sizes[:, 0] / np.maximum(sizes[:, 1], 1)
+        good = (sizes > 0).all(axis=1) & (aspect >= 0.5) & (aspect <= 2.0) & (ious.max(axis=1) >= min_iou)
         if good.any():
-            chosen = int(good.nonzero()[0])
-            return tuple(int(value) for value in crops[chosen]), inside[chosen]
+            chosen = int(np.argmax(good))
+            return tuple(int(value) for value in crops[chosen]), torch.from_numpy(inside[chosen])
+
+
+def _iou(crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of every crop [T, 4] with every box [G, 4]: [T, G]."""
+    low = np.maximum(crops[:, None, :2], boxes[None, :, :2])
+    high = np.minimum(crops[:, None, 2:], boxes[None, :, 2:])
+    overlap = np.clip(high - low, 0, None).prod(axis=2)
+    areas = (crops[:, 2:] - crops[:, :2]).prod(axis=1)[:, None] + (boxes[:, 2:] - boxes[:, :2]).prod(axis=1)
+    return overlap / np.maximum(areas - overlap, 1e-9)
 
 
 def _place(start: float, end: float, scale: float, size: int) -> tuple[int, int]:

@@ -1,0 +1,28 @@
+import cv2
+import pytest
+
+from vision.datasets import show
+from vision.datasets.show import draw_samples
+
+
+def test_draws_a_grid_of_samples(shapes, tmp_path):
+    out = draw_samples(shapes, tmp_path / "plain.png", split="val", resolution=64, count=4)
+    assert cv2.imread(str(out)).shape == (4 + 2 * 68, 4 + 2 * 68, 3)
+
+
+def test_command_line_with_augmentation(shapes, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "augmented.png"
+    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(shapes), "--augment", "--resolution", "64",
+                                     "--count", "3", "--out", str(out)])
+    show.main()
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    assert cv2.imread(str(out)).shape == (4 + 2 * 68, 4 + 2 * 68, 3)
+
+
+def test_command_line_errors_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(tmp_path), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit) as exit_info:
+        show.main()
+    assert exit_info.value.code == (f"error: {tmp_path}: not a dataset layout this tool reads: expected "
+                                    "annotations/instances_*.json (COCO), Annotations/ with ImageSets/Main/ "
+                                    "(VOC) or sub-*-annotations-bbox.csv (Open Images)")
