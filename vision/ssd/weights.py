@@ -62,7 +62,7 @@ def load_weights(net: SSD, path: str) -> str:
         if saved_net and saved_net != net.net_name:
             raise WeightsError(f"{path}: checkpoint of a {saved_net} net, not {net.net_name} (check --net)")
         content = content["model"]
-    state = _strip_prefixes(content)
+    state = strip_wrapper_prefixes(content)
     if not state or not all(isinstance(value, Tensor) for value in state.values()):
         raise WeightsError(f"{path}: not a state_dict of tensors")
     if _is_base_net(net, state):
@@ -142,7 +142,7 @@ def _check_shapes(state: dict, expected: dict, source: str) -> None:
             raise WeightsError(f"{source}: does not fit the base net at {_shape_diff(key, state, expected)}")
 
 
-def _strip_prefixes(state: dict) -> dict:
+def strip_wrapper_prefixes(state: dict) -> dict:
     out = {}
     for key, value in state.items():
         for prefix in _WRAPPER_PREFIXES:

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Detect objects with a trained SSD, or its ONNX export, in images, directories of images and videos.
+
+    python3 run_ssd_example.py mb1-ssd models/fruit/checkpoint-best.pth models/fruit/labels.txt photo.jpg
+    python3 run_ssd_example.py mb1-ssd models/fruit/ssd-mobilenet.onnx models/fruit/labels.txt clip.mp4 --onnx
+
+Prints every detection and writes annotated copies: run_ssd_example_output.jpg for one image (as the
+earlier tools did), run_ssd_example_output.mp4 for one video, a run_ssd_example_output/ directory
+for several inputs; --output chooses another file or directory.
+"""
+import logging
+import os
+import sys
+
+import cv2
+
+from vision.export.cli import OneLineParser, fail
+from vision.export.contract import ExportError
+
+PROG = "run_ssd_example.py"
+DEFAULT_OUTPUT = "run_ssd_example_output"
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+WRITABLE_VIDEO_EXTENSIONS = {".mp4", ".avi"}  # mp4v and MJPG, which every OpenCV build writes
+FALLBACK_FPS = 25.0  # for videos whose container does not say
+COLORS = [(0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255), (255, 0, 255), (255, 255, 0), (0, 128, 255)]
+
+
+class InputError(Exception):
+    """An input or output file that cannot be used; the message is one line."""
+
+
+def parse_args(argv):
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("net", help="net type, e.g. mb1-ssd (for --onnx it gives the input mean/std)")
+    parser.add_argument("model", help="checkpoint or state_dict (.pth), or with --onnx the exported .onnx")
+    parser.add_argument("labels", help="the model's labels.txt, BACKGROUND first")
+    parser.add_argument("inputs", nargs="+", metavar="input", help="image, directory of images or video")
+    parser.add_argument("--onnx", action="store_true", help="run MODEL, an .onnx export, with onnxruntime")
+    parser.add_argument("--threshold", type=float, default=0.4, help="lowest score shown (default 0.4)")
+    parser.add_argument("--output", help="output file (one input) or directory")
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.threshold < 1.0:
+        parser.error(f"--threshold must be in [0, 1), got {args.threshold}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(format=f"{PROG}: warning: %(message)s", level=logging.WARNING)
+    try:
+        for path in (args.model, args.labels):
+            if not os.path.isfile(path):
+                raise InputError(f"{path}: no such file")
+        jobs = plan(args.inputs, args.output)
+    except InputError as error:
+        return fail(PROG, error)
+    # Imported only now: torch takes seconds to load, and the checks above should answer at once.
+    from vision.ssd.loading import ModelError
+    try:
+        detector, names = load_detector(args)
+        for source, destination in jobs:
+            process = annotate_video if _extension(source) in VIDEO_EXTENSIONS else annotate_image
+            process(detector, names, source, destination)
+            print(f"wrote {destination}")
+    except (InputError, ModelError, ExportError, OSError) as error:
+        return fail(PROG, error)
+    return 0
+
+
+def plan(inputs: list[str], output: str | None) -> list[tuple[str, str]]:
+    """(source, destination) per image or video to annotate."""
+    sources = [source for path in inputs for source in _sources(path)]
+    one_file = len(inputs) == 1 and not os.path.isdir(inputs[0])
+    if one_file and not (output and os.path.isdir(output)):
+        destination = output or DEFAULT_OUTPUT + _output_extension(sources[0])
+        _check_output_name(sources[0], destination)
+        return [(sources[0], destination)]
+    directory = output or DEFAULT_OUTPUT
+    if os.path.isfile(directory):
+        raise InputError(f"{directory}: is a file; for several inputs --output must be a directory")
+    return [(source, os.path.join(directory, _output_name(source))) for source in sources]
+
+
+def _sources(path: str) -> list[str]:
+    if os.path.isdir(path):
+        names = sorted(name for name in os.listdir(path) if _extension(name) in IMAGE_EXTENSIONS)
+        if not names:
+            raise InputError(f"{path}: no images in this directory ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        return [os.path.join(path, name) for name in names]
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file or directory")
+    if _extension(path) not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        raise InputError(f"{path}: not an image or video file name (known: "
+                         f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))})")
+    return [path]
+
+
+def _check_output_name(source: str, destination: str) -> None:
+    is_video = _extension(source) in VIDEO_EXTENSIONS
+    allowed = WRITABLE_VIDEO_EXTENSIONS if is_video else IMAGE_EXTENSIONS
+    if _extension(destination) not in allowed:
+        raise InputError(f"{destination}: not {'a video' if is_video else 'an image'} file name to write "
+                         f"({', '.join(sorted(allowed))})")
+
+
+def _extension(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def _output_extension(source: str) -> str:
+    if _extension(source) in VIDEO_EXTENSIONS:
+        return ".avi" if _extension(source) == ".avi" else ".mp4"
+    return ".jpg"
+
+
+def _output_name(source: str) -> str:
+    stem, extension = os.path.splitext(os.path.basename(source))
+    return stem + (_output_extension(source) if _extension(source) in VIDEO_EXTENSIONS else extension)
+
+
+def load_detector(args):
+    """Something with .predict(rgb image) -> Detections, and the model's labels."""
+    from vision.ssd.loading import ModelError, load_model, read_model_labels
+    if not args.onnx:
+        from vision.ssd.predictor import Predictor
+        net, names = load_model(args.model, args.net, args.labels)
+        return Predictor(net, score_threshold=args.threshold), names
+    from vision.export.onnx_detector import OnnxDetector
+    names = read_model_labels(args.labels)
+    detector = OnnxDetector(args.model, args.net, args.threshold)
+    if detector.num_classes != len(names):
+        raise ModelError(f"{args.model} has {detector.num_classes} classes (BACKGROUND included), "
+                         f"{args.labels} lists {len(names)}; pass the labels.txt it was exported with")
+    return detector, names
+
+
+def annotate_image(detector, names: list[str], source: str, destination: str) -> None:
+    image = cv2.imread(source, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{source}: cannot be read as an image")
+    detections = detector.predict(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    report(source, detections, names)
+    draw(image, detections, names)
+    _make_parent(destination)
+    if not cv2.imwrite(destination, image):
+        raise InputError(f"{destination}: cannot be written")
+
+
+def annotate_video(detector, names: list[str], source: str, destination: str) -> None:
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        raise InputError(f"{source}: cannot be opened as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
+    writer, frames = None, 0
+    try:
+        while True:
+            found, frame = capture.read()
+            if not found:
+                break
+            detections = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            report(f"{source} frame {frames}", detections, names)
+            draw(frame, detections, names)
+            if writer is None:  # the frame size is known once a frame is read
+                writer = _video_writer(destination, fps, frame.shape)
+            writer.write(frame)
+            frames += 1
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if frames == 0:
+        raise InputError(f"{source}: no frame could be read")
+
+
+def _video_writer(path: str, fps: float, shape):
+    _make_parent(path)
+    codec = "MJPG" if _extension(path) == ".avi" else "mp4v"
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps, (shape[1], shape[0]))
+    if not writer.isOpened():
+        raise InputError(f"{path}: cannot write a {codec} video there")
+    return writer
+
+
+def _make_parent(path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+
+
+def report(source: str, detections, names: list[str]) -> None:
+    print(f"{source}: {len(detections.scores)} objects")
+    for box, label, score in zip(detections.boxes.tolist(), detections.labels.tolist(),
+                                 detections.scores.tolist()):
+        x1, y1, x2, y2 = box
+        print(f"  {names[label]}: {score:.2f} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})")
+
+
+def draw(image, detections, names: list[str]) -> None:
+    """Boxes and "label: score" on a BGR image, in place."""
+    for box, label, score in zip(detections.boxes.tolist(), detections.labels.tolist(),
+                                 detections.scores.tolist()):
+        x1, y1, x2, y2 = (round(value) for value in box)
+        color = COLORS[label % len(COLORS)]
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, 2)
+        cv2.putText(image, f"{names[label]}: {score:.2f}", (x1 + 4, y1 + 18), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.6, color, 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
