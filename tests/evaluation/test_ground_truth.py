@@ -1,0 +1,57 @@
+"""Ground truth built from a dataset that is not COCO (here VOC): difficult objects become crowd regions."""
+import os
+
+import pytest
+
+from eval_helpers import lively_net
+from vision.datasets import open_dataset
+from vision.evaluation import evaluate_model
+from vision.evaluation.ground_truth import ground_truth
+
+OBJECTS = {  # image -> (class, VOC's 1-based xmin, ymin, xmax, ymax, difficult)
+    "000000000531": [("person", 11, 21, 111, 221, 0), ("person", 301, 41, 351, 141, 1),
+                     ("bus", 1, 1, 640, 480, 0)],
+    "000000000532": [("bus", 91, 131, 551, 391, 0)],
+}
+
+
+def voc_tree(root, coco128):
+    for folder in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (root / folder).mkdir(parents=True)
+    for name, objects in OBJECTS.items():
+        os.symlink(coco128 / "val2017" / f"{name}.jpg", root / "JPEGImages" / f"{name}.jpg")
+        xml = "".join(f"<object><name>{label}</name><difficult>{difficult}</difficult><bndbox><xmin>{x1}</xmin>"
+                      f"<ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+                      for label, x1, y1, x2, y2, difficult in objects)
+        (root / "Annotations" / f"{name}.xml").write_text(
+            f"<annotation><filename>{name}.jpg</filename><size><width>640</width><height>480</height></size>"
+            f"{xml}</annotation>")
+    (root / "ImageSets" / "Main" / "test.txt").write_text("\n".join(OBJECTS) + "\n")
+    (root / "labels.txt").write_text("person\nbus\n")
+    return root
+
+
+@pytest.fixture
+def voc(tmp_path, coco128):
+    return open_dataset(voc_tree(tmp_path / "voc", coco128), "val")
+
+
+def test_voc_objects_become_coco_annotations(voc):
+    truth = ground_truth(voc)
+    assert truth.image_ids == [0, 1] and truth.category_of_label == {1: 1, 2: 2}
+    assert truth.coco["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": "bus"}]
+    assert truth.coco["images"] == [{"id": 0, "width": 640, "height": 480}, {"id": 1, "width": 640, "height": 480}]
+    rows = [(a["image_id"], a["category_id"], a["bbox"], a["area"], a["iscrowd"])
+            for a in truth.coco["annotations"]]
+    # the earlier tools' pixel coordinates: VOC's 1-based values minus 1
+    assert rows == [(0, 1, [10, 20, 100, 200], 20000, 0), (0, 1, [300, 40, 50, 100], 5000, 1),
+                    (0, 2, [0, 0, 639, 479], 639 * 479, 0), (1, 2, [90, 130, 460, 260], 460 * 260, 0)]
+    assert [a["id"] for a in truth.coco["annotations"]] == [1, 2, 3, 4]
+
+
+def test_evaluate_model_on_voc_data(voc):
+    metrics = evaluate_model(lively_net(["BACKGROUND", "person", "bus"]), voc, batch_size=2)
+    assert 0 <= metrics["coco"]["AP"] <= 1 and metrics["coco"]["APs"] == -1  # no small box in the data
+    assert set(metrics["voc"]["per_class"]) == {"person", "bus"}
+    with pytest.raises(ValueError, match="3 classes with BACKGROUND, the net 6"):
+        evaluate_model(lively_net(), voc)

@@ -1,0 +1,5 @@
+"""The error eval_ssd.py prints as one line, without a traceback."""
+
+
+class EvaluationError(Exception):
+    """A bad input to an evaluation (a detections or annotations file, an ONNX model, an option)."""

@@ -1,0 +1,91 @@
+"""Ground truth in COCO's instances format, whatever the dataset: the metrics all read that.
+
+A COCO dataset is scored against its own annotation file (its ids, areas and crowd regions, as the
+official evaluation does); VOC and Open Images data get one built in memory from the dataset, with
+`difficult` objects as crowd regions.
+"""
+import json
+from dataclasses import dataclass
+
+from .errors import EvaluationError
+
+
+@dataclass
+class GroundTruth:
+    coco: dict                        # COCO instances: images, annotations, categories
+    image_ids: list[int]              # the image id of each dataset position
+    category_of_label: dict[int, int]  # model label -> category id, for the labels the data can score
+
+
+def ground_truth(dataset) -> GroundTruth:
+    """The ground truth of a dataset whose labels are the model's (class_names, BACKGROUND first)."""
+    category_of_label = getattr(dataset, "label_to_category_id", None)  # CocoDataset's
+    if category_of_label is not None:
+        image_ids = [dataset.target(index)["image_id"] for index in range(len(dataset))]
+        return GroundTruth(read_annotations(dataset.annotation_file), image_ids, category_of_label)
+    coco = _instances(dataset)
+    labels = range(1, len(dataset.class_names))
+    return GroundTruth(coco, [image["id"] for image in coco["images"]], {label: label for label in labels})
+
+
+def read_annotations(path) -> dict:
+    """A COCO instances file, checked, with what COCOeval needs filled in (see `check_annotations`)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except FileNotFoundError:
+        raise EvaluationError(f"{path}: no such annotation file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise EvaluationError(f"{path}: cannot be read ({error.__class__.__name__})") from None
+    except json.JSONDecodeError as error:
+        raise EvaluationError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+    return check_annotations(data, path)
+
+
+def check_annotations(data, source) -> dict:
+    """Check the parts COCOeval reads; add `area` (from the box) and `iscrowd` (0) where missing, and
+    renumber annotations 1..N when their ids are missing, repeated or 0 (COCOeval marks a match with
+    the matched annotation's id, so an id of 0 reads as unmatched)."""
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), list)
+                                             for key in ("images", "annotations", "categories")):
+        raise EvaluationError(f"{source}: not a COCO instances file (needs images, annotations and categories)")
+    try:
+        image_ids = {int(image["id"]) for image in data["images"]}
+        category_ids = {int(category["id"]) for category in data["categories"]}
+        if not all(isinstance(category["name"], str) for category in data["categories"]):
+            raise ValueError("categories.name")
+        for annotation in data["annotations"]:
+            _check_annotation(annotation, image_ids, category_ids, source)
+    except (KeyError, TypeError, ValueError) as error:
+        raise EvaluationError(f"{source}: not a COCO instances file (missing or bad field {error})") from None
+    ids = [annotation.get("id") for annotation in data["annotations"]]
+    if None in ids or 0 in ids or len(set(ids)) < len(ids):
+        for number, annotation in enumerate(data["annotations"], start=1):
+            annotation["id"] = number
+    return data
+
+
+def _check_annotation(annotation: dict, image_ids: set, category_ids: set, source) -> None:
+    _, _, width, height = (float(value) for value in annotation["bbox"])
+    if annotation["image_id"] not in image_ids or annotation["category_id"] not in category_ids:
+        raise EvaluationError(f"{source}: annotation {annotation.get('id')} refers to image "
+                              f"{annotation['image_id']} or category {annotation['category_id']}, "
+                              f"which the file does not list")
+    annotation.setdefault("area", width * height)
+    annotation.setdefault("iscrowd", 0)
+
+
+def _instances(dataset) -> dict:
+    images, annotations = [], []
+    for index in range(len(dataset)):
+        target = dataset.target(index)
+        height, width = dataset.image_size(index)
+        images.append({"id": target["image_id"], "width": width, "height": height})
+        for box, label, difficult in zip(target["boxes"].tolist(), target["labels"].tolist(),
+                                         target["difficult"].tolist()):
+            x1, y1, x2, y2 = box
+            annotations.append({"id": len(annotations) + 1, "image_id": target["image_id"], "category_id": label,
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
+                                "iscrowd": int(difficult)})
+    categories = [{"id": label, "name": name} for label, name in enumerate(dataset.class_names) if label > 0]
+    return {"images": images, "annotations": annotations, "categories": categories}

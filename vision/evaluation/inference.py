@@ -1,0 +1,148 @@
+"""From a dataset to detections: batched inference with a PyTorch net or an exported ONNX file.
+
+A pipeline is four steps: the resize (in the data loader's workers), the input scaling (on the
+device), the model, and the selection of detections per image (per-class NMS, or detectNet's
+clustering). The net's own path is the Predictor's: bilinear resize, the net's mean/std, NMS.
+"""
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vision.datasets import TransformedDataset, collate_samples
+from vision.export.contract import INPUT_NAME, OUTPUT_NAMES
+from vision.ssd.nets import NETS
+from vision.ssd.predictor import NMS_IOU_THRESHOLD, TOP_K, Detections, select_detections
+from vision.transforms import SSDEvalTransform
+
+from . import jetson
+from .errors import EvaluationError
+from .results import Results
+
+@dataclass
+class Pipeline:
+    resize: Callable                             # dataset transform: (image, boxes, labels) -> resized
+    normalize: Callable[[Tensor], Tensor]        # uint8 [B,3,S,S] -> the model's float input
+    forward: Callable[[Tensor], tuple[Tensor, Tensor]]  # -> scores [B,N,C], corner boxes [B,N,4]
+    select: Callable[[Tensor, Tensor, tuple[int, int]], Detections]  # one image's detections
+    device: torch.device
+
+
+def selection(nms_method: str = "hard", score_threshold: float = 0.01,
+              nms_iou_threshold: float = NMS_IOU_THRESHOLD, top_k: int = TOP_K,
+              threshold: float = jetson.THRESHOLD) -> Callable:
+    """`hard`: the Predictor's per-class NMS (score_threshold, nms_iou_threshold, top_k); `detectnet`:
+    detectNet's one class per prior and clustering (threshold)."""
+    if nms_method == "hard":
+        return partial(select_detections, score_threshold=score_threshold, nms_iou_threshold=nms_iou_threshold,
+                       top_k=top_k)
+    if nms_method == "detectnet":
+        return partial(jetson.detectnet_detections, threshold=threshold)
+    raise ValueError(f"unknown NMS method {nms_method!r}: hard or detectnet")
+
+
+def net_pipeline(net, device, select: Callable, emulate_jetson: bool = False) -> Pipeline:
+    """A PyTorch SSD (in test or training mode) on `device`."""
+    device = torch.device(device)
+
+    def forward(inputs: Tensor) -> tuple[Tensor, Tensor]:
+        outputs = net(inputs)
+        return outputs if net.is_test else net.postprocess(*outputs)
+
+    return _pipeline(net.resolution, net.normalize, forward, select, device, emulate_jetson)
+
+
+def onnx_pipeline(model: "OnnxModel", net_name: str, select: Callable, emulate_jetson: bool = False) -> Pipeline:
+    """An exported model fed as the export contract says: the image normalized with `net_name`'s mean/std."""
+    config = NETS[net_name]
+    mean = torch.tensor(config.mean, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def normalize(images: Tensor) -> Tensor:
+        return (images.float() - mean) / float(config.std)
+
+    return _pipeline(model.resolution, normalize, model, select, torch.device("cpu"), emulate_jetson)
+
+
+def _pipeline(resolution, normalize, forward, select, device, emulate_jetson: bool) -> Pipeline:
+    if emulate_jetson:
+        return Pipeline(jetson.NearestResize(resolution), jetson.normalize, forward, select, device)
+    return Pipeline(SSDEvalTransform(resolution), normalize, forward, select, device)
+
+
+class OnnxModel:
+    """An .onnx file of the export contract run by onnxruntime: input_0 -> scores, boxes."""
+
+    def __init__(self, path: str):
+        import onnxruntime  # imported here: only --onnx needs it
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types for missing and unreadable files
+            raise EvaluationError(f"{path}: cannot be loaded by onnxruntime ({_first_line(error)})") from None
+        shapes = {item.name: item.shape for item in self.session.get_inputs() + self.session.get_outputs()}
+        missing = [name for name in (INPUT_NAME, *OUTPUT_NAMES) if name not in shapes]
+        if missing:
+            raise EvaluationError(f"{path}: has no {', '.join(missing)}; is it an export of onnx_export.py?")
+        batch, _, height, width = shapes[INPUT_NAME]
+        if not isinstance(height, int) or height != width:
+            raise EvaluationError(f"{path}: input {INPUT_NAME} is {height}x{width}, not a fixed square size")
+        self.batch_size = batch if isinstance(batch, int) else None  # None: any batch size
+        self.resolution = height
+        self.num_classes = shapes[OUTPUT_NAMES[0]][-1]
+
+    def __call__(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        array = inputs.cpu().numpy()
+        step = self.batch_size or len(array)
+        parts = [self._run(array[start:start + step]) for start in range(0, len(array), step)]
+        return tuple(torch.from_numpy(np.concatenate(outputs)[:len(array)]) for outputs in zip(*parts))
+
+    def _run(self, chunk: np.ndarray) -> list[np.ndarray]:
+        padding = (self.batch_size or len(chunk)) - len(chunk)  # a static batch takes exactly its size
+        if padding:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], padding, axis=0)])
+        scores, boxes = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
+        return [scores[:len(chunk) - padding], boxes[:len(chunk) - padding]]
+
+
+@torch.no_grad()
+def predict(dataset, pipeline: Pipeline, batch_size: int, workers: int = 0,
+            progress: bool = True) -> Iterator[tuple[int, Detections]]:
+    """(dataset position, detections in pixels) for every readable image, in dataset order."""
+    samples = TransformedDataset(dataset, pipeline.resize)
+    loader = DataLoader(samples, batch_size=batch_size, num_workers=workers, collate_fn=collate_samples,
+                        pin_memory=pipeline.device.type == "cuda")
+    for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False,
+                      dynamic_ncols=True):
+        if len(batch.images) == 0:
+            continue
+        scores, boxes = pipeline.forward(pipeline.normalize(batch.images.to(pipeline.device)))
+        for row, (index, size) in enumerate(zip(batch.indices.tolist(), batch.sizes.tolist())):
+            yield index, pipeline.select(scores[row].float(), boxes[row].float(), tuple(size))
+
+
+def collect(predictions: Iterator[tuple[int, Detections]], image_ids: list[int],
+            category_of_label: dict[int, int]) -> tuple[Results, list[int]]:
+    """The detections as results in the ground truth's ids (labels without a category are dropped),
+    and the dataset positions that were evaluated."""
+    lookup = np.full(max(category_of_label, default=0) + 1, -1, dtype=np.int64)
+    for label, category_id in category_of_label.items():
+        lookup[label] = category_id
+    parts, positions = [], []
+    for position, detections in predictions:
+        positions.append(position)
+        labels = detections.labels.cpu().numpy()
+        category_ids = np.where(labels < len(lookup), lookup[labels.clip(0, len(lookup) - 1)], -1)
+        keep = category_ids >= 0
+        boxes, scores = detections.boxes.cpu().numpy()[keep], detections.scores.cpu().numpy()[keep]
+        parts.append(Results.from_corners(np.full(len(scores), image_ids[position]), category_ids[keep], boxes,
+                                          scores))
+    return Results.concat(parts), positions
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
