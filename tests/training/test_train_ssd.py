@@ -28,7 +28,8 @@ def final_weights(model_dir):
 
 def test_training_writes_loadable_checkpoints_and_the_loss_goes_down(shapes, tmp_path):
     model_dir = tmp_path / "model"
-    assert train_ssd.main(options(shapes, model_dir, "--epochs", "3", "--max-steps-per-epoch", "6")) == 0
+    assert train_ssd.main(options(shapes, model_dir, "--epochs", "3", "--max-steps-per-epoch", "6",
+                                  "--validation-mean-ap")) == 0
     labels = (model_dir / "labels.txt").read_text().splitlines()
     assert labels[0] == "BACKGROUND" and len(labels) > 2
     epoch_files = ckpt.epoch_files(model_dir)
@@ -39,7 +40,8 @@ def test_training_writes_loadable_checkpoints_and_the_loss_goes_down(shapes, tmp
     for path in (model_dir / ckpt.BEST, epoch_files[-1][0]):
         net = create_net("mb1-ssd-lite", len(labels), resolution=128)
         load_weights(net, str(path))
-    assert (model_dir / "train.log").read_text().count("validation loss") == 3
+    log = (model_dir / "train.log").read_text()
+    assert log.count("validation loss") == 3 and log.count("validation COCO AP") == 3
     assert any((model_dir / "tensorboard").iterdir())
 
 

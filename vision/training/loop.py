@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from vision.evaluation import evaluate_model
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.prep.fileio import atomic_write_text
 from vision.training import checkpoint as ckpt
@@ -154,6 +155,9 @@ def _train_epoch(context: dict, train_set, epoch: int, state: dict) -> bool:
     for steps, batch in enumerate(bar, start=1):
         if done + steps > context["steps_per_epoch"]:
             break
+        if len(batch.images) == 0 and not group.active:  # every image of the batch was unreadable
+            state["skipped_steps"] += 1
+            continue
         factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
@@ -223,6 +227,8 @@ def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
         return
     context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
     log.info("epoch %d: validation loss %.4f", epoch, val_loss)
+    if args.validation_mean_ap:
+        _log_mean_ap(context, val_set, state["global_step"])
     if not ckpt.all_finite(net.state_dict()):
         log.error("weights are not finite after epoch %d: no checkpoint written", epoch)
         return
@@ -232,6 +238,16 @@ def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
     name = ckpt.epoch_file_name(args.net, epoch, round(val_loss, 4))
     ckpt.atomic_save(net.state_dict(), context["model_dir"] / name)
     ckpt.prune_epoch_files(context["model_dir"], args.keep_checkpoints)
+
+
+def _log_mean_ap(context: dict, val_set, step: int) -> None:
+    """COCO AP / AP50 and VOC mAP of the net on the validation set (rank 0 computes it alone)."""
+    args = context["args"]
+    metrics = evaluate_model(context["net"], val_set, args.batch_size, workers=args.workers)
+    coco, voc = metrics["coco"], metrics["voc"]
+    log.info("validation COCO AP %.4f, AP50 %.4f; VOC mAP %.4f", coco["AP"], coco["AP50"], voc["mAP"])
+    for name, value in [("coco_AP", coco["AP"]), ("coco_AP50", coco["AP50"]), ("voc_mAP", voc["mAP"])]:
+        context["writer"].add_scalar(f"validation/{name}", value, step)
 
 
 def _save(context: dict, state: dict) -> None:
