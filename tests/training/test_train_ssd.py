@@ -121,3 +121,12 @@ def test_short_run_on_real_coco_images(coco128, tmp_path):
     assert train_ssd.main(options(coco128, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "2")) == 0
     saved = torch.load(tmp_path / ckpt.LAST, weights_only=True)
     assert len(saved["labels"]) == 81 and ckpt.all_finite(saved["model"])
+
+
+def test_a_learning_rate_given_when_resuming_overrides_the_checkpoint(shapes, tmp_path):
+    assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1")) == 0
+    assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--epochs", "2",
+                           "--lr", "0.003"]) == 0
+    saved = torch.load(tmp_path / ckpt.LAST, weights_only=True)
+    assert [group["base_lr"] for group in saved["optimizer"]["param_groups"]] == [0.003] * 3
+    assert saved["args"]["lr"] == 0.003 and saved["epoch"] == 2

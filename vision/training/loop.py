@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from vision.evaluation import evaluate_model
 from vision.nn.multibox_loss import MultiboxLoss
+from vision.ssd.weights import read_checkpoint
 from vision.prep.fileio import atomic_write_text
 from vision.training import checkpoint as ckpt
 from vision.training import distributed
@@ -101,7 +102,9 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     state = {"epoch": 0, "samples_in_epoch": 0, "global_step": 0, "skipped_steps": 0,
              "best_metric": math.inf}
     if resume and "optimizer" in resume:
+        fresh = [dict(group) for group in optimizer.param_groups]
         optimizer.load_state_dict(resume["optimizer"])
+        _override_hyperparameters(optimizer, fresh, given)
         if precision.scaler is not None and resume.get("scaler"):
             precision.scaler.load_state_dict(resume["scaler"])
         state.update({key: resume[key] for key in state})
@@ -117,7 +120,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     stop = StopRequest()
     context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                    loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
-                   steps_per_epoch=steps_per_epoch, group=group, device=device)
+                   steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_set, epoch, state)
         if not finished:
@@ -268,9 +271,21 @@ def _checkpoint(context: dict, state: dict) -> dict:
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
         "optimizer": context["optimizer"].state_dict(),
         "scaler": scaler.state_dict() if (scaler := context["precision"].scaler) else None,
-        "rng": _rng_state(), "args": vars(args),
+        "rng": _rng_state(), "args": vars(args), "pretrained": context["pretrained"],
         **state,
     }
+
+
+_OPTIMIZER_OPTIONS = {"lr": "base_lr", "base_net_lr": "base_lr", "extra_layers_lr": "base_lr",
+                      "momentum": "momentum", "weight_decay": "weight_decay"}
+
+
+def _override_hyperparameters(optimizer, fresh: list[dict], given: set[str]) -> None:
+    """Resuming restores the optimizer's settings; those given on the command line win."""
+    keys = {_OPTIMIZER_OPTIONS[name] for name in given if name in _OPTIMIZER_OPTIONS}
+    for group, new in zip(optimizer.param_groups, fresh):
+        for key in keys & new.keys():
+            group[key] = new[key]
 
 
 def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) -> dict | None:
@@ -281,7 +296,6 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
     if path is None:
         log.info("--resume auto: no checkpoint in %s, starting fresh", model_dir)
         return None
-    from vision.ssd.weights import read_checkpoint
     content = read_checkpoint(str(path))
     if "model" not in content:
         log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", path)

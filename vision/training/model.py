@@ -18,7 +18,7 @@ def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -
     net = create_net(args.net, num_classes, args.resolution, width_mult=args.mb2_width_mult)
     if resume and "model" in resume:
         net.load_state_dict(resume["model"])
-        return net, True
+        return net, resume.get("pretrained", True)
     source = resume["plain"] if resume else _pretrained_ssd(args)
     if source:
         log.info(load_weights(net, source))
