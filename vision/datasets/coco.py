@@ -1,5 +1,4 @@
 """COCO layout: root/<split>/ images and root/annotations/instances_<split>.json."""
-import json
 import logging
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import numpy as np
 from .base import DetectionDataset
 from .errors import DatasetError
 from .table import AnnotationTable, large_enough
+from vision.utils.jsonfile import JsonReadError, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +57,9 @@ def _split_name(root: Path, split: str) -> str:
 
 def _read_json(path: Path) -> dict:
     try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
-    except json.JSONDecodeError as error:
-        raise DatasetError(path, f"not valid JSON (line {error.lineno}: {error.msg})") from None
-    except OSError as error:
-        raise DatasetError(path, f"cannot read the file ({error.strerror})") from None
+        return read_json(path)
+    except JsonReadError as error:
+        raise DatasetError(path, str(error)) from None
 
 
 def _parse(data: dict, annotation_file: Path) -> tuple[AnnotationTable, list[dict], int]:

@@ -4,10 +4,10 @@ A COCO dataset is scored against its own annotation file (its ids, areas and cro
 official evaluation does); VOC and Open Images data get one built in memory from the dataset, with
 `difficult` objects as crowd regions.
 """
-import json
 from dataclasses import dataclass
 
 from .errors import EvaluationError
+from vision.utils.jsonfile import JsonReadError, read_json
 
 
 @dataclass
@@ -31,14 +31,9 @@ def ground_truth(dataset) -> GroundTruth:
 def read_annotations(path) -> dict:
     """A COCO instances file, checked, with what COCOeval needs filled in (see `check_annotations`)."""
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except FileNotFoundError:
-        raise EvaluationError(f"{path}: no such annotation file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvaluationError(f"{path}: cannot be read ({error.__class__.__name__})") from None
-    except json.JSONDecodeError as error:
-        raise EvaluationError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+        data = read_json(path)
+    except JsonReadError as error:
+        raise EvaluationError(f"{path}: annotation file: {error}") from None
     return check_annotations(data, path)
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import EvaluationError
+from vision.utils.jsonfile import JsonReadError, read_json
 
 # Written values are rounded (a COCO val2017 run writes about a million detections), and the metrics
 # are computed on the rounded values, so that a detections.json scores exactly as its metrics.json.
@@ -69,14 +70,9 @@ def write_results(path, results: Results) -> None:
 def read_results(path) -> Results:
     """A COCO results file; any malformed entry is an EvaluationError naming it."""
     try:
-        with open(path, encoding="utf-8") as file:
-            items = json.load(file)
-    except FileNotFoundError:
-        raise EvaluationError(f"{path}: no such detections file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvaluationError(f"{path}: cannot be read ({error.__class__.__name__})") from None
-    except json.JSONDecodeError as error:
-        raise EvaluationError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+        items = read_json(path)
+    except JsonReadError as error:
+        raise EvaluationError(f"{path}: detections file: {error}") from None
     return results_from_coco(items, path)
 
 

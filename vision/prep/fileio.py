@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from . import PrepError
+from vision.utils.jsonfile import JsonReadError, read_json
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -61,16 +62,10 @@ def backup_once(path: Path) -> Path:
 
 
 def load_json(path: Path):
-    path = Path(path)
     try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise PrepError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PrepError(f"{path}: cannot read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise PrepError(f"{path}: not valid JSON: {e}") from None
+        return read_json(path)
+    except JsonReadError as error:
+        raise PrepError(f"{path}: {error}") from None
 
 
 def ensure_free_space(directory: Path, needed_bytes: int, what: str) -> None:
