@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-NET = "mb2-ssd-lite"
+NET = "mb1-ssd-lite"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--train-count", type=int, default=400)
     parser.add_argument("--val-count", type=int, default=80)
