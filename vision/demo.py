@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         ("fix the annotations", ["fix_coco_annotations.py", "--path", data]),
         ("train", ["train_ssd.py", "--data", data, "--model-dir", model, "--net", NET, "--no-pretrained",
                    "--resolution", args.resolution, "--epochs", args.epochs, "--batch-size", 16,
-                   "--lr", 0.05, "--warmup-epochs", 1, "--workers", 2, "--amp", "--channels-last"]),
+                   "--lr", 0.02, "--warmup-epochs", 1, "--workers", 1]),
         ("evaluate", ["eval_ssd.py", "--trained_model", model / "checkpoint-best.pth", "--dataset", data,
                       "--output-dir", evaluation]),
         ("export to ONNX", ["onnx_export.py", "--model-dir", model]),

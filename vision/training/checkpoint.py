@@ -35,8 +35,10 @@ def atomic_save(content, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def all_finite(state_dict: dict) -> bool:
-    return all(torch.isfinite(value).all() for value in state_dict.values() if value.is_floating_point())
+def non_finite_keys(state_dict: dict) -> list[str]:
+    """Entries holding NaN or infinity (a BatchNorm running_var can overflow while the loss looks fine)."""
+    return [key for key, value in state_dict.items()
+            if value.is_floating_point() and not torch.isfinite(value).all()]
 
 
 def epoch_file_name(net: str, epoch: int, val_loss: float) -> str:

@@ -131,6 +131,8 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
                       file=sys.stderr)
             sys.exit(128 + int(stop.signal))
         state.update(epoch=epoch + 1, samples_in_epoch=0)
+        if state["skipped_steps"]:
+            log.warning("%d steps so far were skipped: their loss was not finite", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_set, epoch, state)
         _save(context, state)
@@ -232,8 +234,7 @@ def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
     log.info("epoch %d: validation loss %.4f", epoch, val_loss)
     if args.validation_mean_ap:
         _log_mean_ap(context, val_set, state["global_step"])
-    if not ckpt.all_finite(net.state_dict()):
-        log.error("weights are not finite after epoch %d: no checkpoint written", epoch)
+    if _refuse_non_finite(net, f"after epoch {epoch}"):
         return
     if val_loss < state["best_metric"]:
         state["best_metric"] = val_loss
@@ -256,10 +257,17 @@ def _log_mean_ap(context: dict, val_set, step: int) -> None:
 def _save(context: dict, state: dict) -> None:
     if not context["group"].is_main:
         return
-    if ckpt.all_finite(context["net"].state_dict()):
+    if not _refuse_non_finite(context["net"], "at the end of the epoch"):
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.LAST)
-    else:
-        log.error("weights are not finite: checkpoint-last.pth not written")
+
+
+def _refuse_non_finite(net, when: str) -> bool:
+    """True (and an error in the log) when the weights hold NaN or infinity: nothing is saved then."""
+    bad = ckpt.non_finite_keys(net.state_dict())
+    if bad:
+        log.error("weights are not finite %s (%d tensors, first %s): no checkpoint written; lower --lr",
+                  when, len(bad), bad[0])
+    return bool(bad)
 
 
 def _checkpoint(context: dict, state: dict) -> dict:
