@@ -44,7 +44,10 @@ def test_forward_reproduces_golden_outputs(name, reference):
         scores, boxes = net(x)
     for key, value in [("confidences", confidences), ("locations", locations), ("scores", scores),
                        ("boxes", boxes)]:
-        np.testing.assert_allclose(value.numpy(), golden[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        # About 1e-5, relative 1e-4 where values are large (GOLDEN.md): float32 sums over many terms
+        # round differently with the thread count, on the scale of the largest values.
+        scale = max(1.0, float(np.abs(golden[key]).max()))
+        np.testing.assert_allclose(value.numpy(), golden[key], rtol=1e-4, atol=1e-5 * scale, err_msg=key)
 
 
 @pytest.mark.parametrize("name", NET_NAMES)

@@ -60,7 +60,8 @@ def test_sigterm_saves_and_resuming_continues_with_the_next_batch(shapes, tmp_pa
     steps = ["--epochs", "2", "--max-steps-per-epoch", "6"]
     assert train_ssd.main(options(shapes, straight, *steps)) == 0
     command = [sys.executable, "train_ssd.py", *options(shapes, stopped, *steps)]
-    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
     seen = ""
     deadline = time.time() + 120
     while "1/6" not in seen and time.time() < deadline:  # tqdm shows the first finished step
