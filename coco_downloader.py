@@ -8,12 +8,15 @@ extraction, and a finished archive is skipped on the next run.
 import argparse
 import sys
 
-from vision.prep.cli import run_main
+from vision.cli import OneLineParser, run_main
+from vision.prep import PrepError
 from vision.prep.coco_download import ALL_SPLITS, DEFAULT_BASE_URL, DEFAULT_SPLITS, download_coco
+
+PROG = "coco_downloader.py"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", default="coco-data", help="dataset directory (default: %(default)s)")
     parser.add_argument("--splits", nargs="+", choices=ALL_SPLITS, default=list(DEFAULT_SPLITS),
                         help="archives to fetch (default: %(default)s)")
@@ -34,7 +37,7 @@ def main(argv=None) -> int:
             print(line)
         return 0
 
-    return run_main(body)
+    return run_main(PROG, body, (PrepError,), error_code=1)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ Running it again on fixed files changes nothing.
 import argparse
 import sys
 
-from vision.prep.cli import run_main
+from vision.cli import OneLineParser, run_main
+from vision.prep import PrepError
 from vision.prep.fix_annotations import DEFAULT_SPLITS, fix_coco
+
+PROG = "fix_coco_annotations.py"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", default="coco-data", help="dataset directory (default: %(default)s)")
     parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS), help="(default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
@@ -33,7 +36,7 @@ def main(argv=None) -> int:
             print(line)
         return 0
 
-    return run_main(body)
+    return run_main(PROG, body, (PrepError,), error_code=1)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from vision.export.cli import OneLineParser, fail
+from vision.cli import OneLineParser, fail
 from vision.export.contract import (DEFAULT_OPSET, LABELS_NAME, ONNX_NAME, ExportError, check_opset,
                                     detectnet_command, find_best_checkpoint, stale_engines)
 

@@ -9,12 +9,15 @@ data the classes have; --max-images / --max-annotations-per-class limit it (samp
 import argparse
 import sys
 
-from vision.prep.cli import run_main
+from vision.cli import OneLineParser, run_main
+from vision.prep import PrepError
 from vision.prep.open_images import DEFAULT_BASE_URL, DEFAULT_IMAGE_BASE_URL, download_open_images
+
+PROG = "open_images_downloader.py"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--class-names", "--class_names", required=True,
                         help='comma-separated class names, e.g. "Apple,Orange,Banana"')
     parser.add_argument("--data", "--root", dest="root", default="data", help="output directory (default: %(default)s)")
@@ -53,7 +56,7 @@ def main(argv=None) -> int:
             print(f"done: {args.root}")
         return 0
 
-    return run_main(body)
+    return run_main(PROG, body, (PrepError,), error_code=1)
 
 
 if __name__ == "__main__":

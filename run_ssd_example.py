@@ -14,7 +14,7 @@ import sys
 
 import cv2
 
-from vision.export.cli import OneLineParser, fail
+from vision.cli import OneLineParser, fail
 from vision.export.contract import ExportError
 
 PROG = "run_ssd_example.py"

@@ -2,6 +2,7 @@
 """Train an SSD detector: python3 train_ssd.py --dataset-type=voc --data=data/fruit --model-dir=models/fruit"""
 import sys
 
+from vision.cli import fail
 from vision.datasets import DatasetError
 from vision.ssd.weights import WeightsError
 from vision.training.loop import train
@@ -13,8 +14,7 @@ def main(argv=None) -> int:
         args, given = parse_args(argv)
         train(args, given)
     except (OptionError, DatasetError, WeightsError, ValueError) as error:
-        print(f"train_ssd.py: error: {error}", file=sys.stderr)
-        return 2
+        return fail("train_ssd.py", error)
     return 0
 
 

@@ -11,12 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from vision.prep.cli import run_main
+from vision.cli import OneLineParser, run_main
+from vision.prep import PrepError
 from vision.prep.validate import validate_directory
+
+PROG = "validate_image_files.py"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", required=True, help="directory of images (searched recursively)")
     parser.add_argument("--num-workers", "--num_workers", type=int, default=None,
                         help="decoding processes (default: one per CPU; 1 decodes in this process)")
@@ -47,7 +50,7 @@ def main(argv=None) -> int:
         print(f"report: {result.report}")
         return 1 if result.invalid else 0
 
-    return run_main(body, error_code=2)
+    return run_main(PROG, body, (PrepError,), error_code=2)
 
 
 if __name__ == "__main__":

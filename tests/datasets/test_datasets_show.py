@@ -19,10 +19,11 @@ def test_command_line_with_augmentation(shapes, tmp_path, monkeypatch, capsys):
     assert cv2.imread(str(out)).shape == (4 + 2 * 68, 4 + 2 * 68, 3)
 
 
-def test_command_line_errors_are_one_line(tmp_path, monkeypatch):
+def test_command_line_errors_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["show", "--dataset", str(tmp_path), "--out", str(tmp_path / "x.png")])
     with pytest.raises(SystemExit) as exit_info:
         show.main()
-    assert exit_info.value.code == (f"error: {tmp_path}: not a dataset layout this tool reads: expected "
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f"python3 -m vision.datasets.show: error: {tmp_path}: not a dataset layout this tool reads: expected "
                                     "annotations/instances_*.json (COCO), Annotations/ with ImageSets/Main/ "
-                                    "(VOC) or sub-*-annotations-bbox.csv (Open Images)")
+                                    "(VOC) or sub-*-annotations-bbox.csv (Open Images)\n")

@@ -23,7 +23,7 @@ def corrupted(zip_bytes: bytes) -> bytes:
 
 def error_line(stderr: str) -> str:
     """The one "error: ..." line (progress bars share stderr); there must be exactly one, and no traceback."""
-    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    lines = [line for line in stderr.splitlines() if line.startswith("coco_downloader.py: error: ")]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
     return lines[0]
 

@@ -112,7 +112,7 @@ def test_unknown_class_is_one_line_with_close_matches(server, tmp_path):
     out = run_script("open_images_downloader.py", "--class-names", "Apple,Banan", "--data", tmp_path,
                      "--base-url", server.url, "--image-base-url", f"{server.url}/images")
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines()[-1].startswith("error: unknown Open Images class 'Banan' "
+    assert out.stderr.strip().splitlines()[-1].startswith("open_images_downloader.py: error: unknown Open Images class 'Banan' "
                                                           "(close matches: Banana)")
     assert "Traceback" not in out.stderr
     with pytest.raises(PrepError, match=r"'Kiwi' \(close matches: none\)"):

@@ -99,6 +99,42 @@ def test_missing_dataset_is_a_one_line_error(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def voc_with_background_in_its_labels(root):
+    for folder in ("Annotations", "ImageSets/Main", "JPEGImages"):
+        (root / folder).mkdir(parents=True)
+    (root / "labels.txt").write_text("BACKGROUND\ncat\n")
+    (root / "ImageSets/Main/trainval.txt").write_text("a\n")
+    return root
+
+
+def empty_coco(root):
+    (root / "annotations").mkdir(parents=True)
+    (root / "train2017").mkdir()
+    (root / "annotations/instances_train2017.json").write_text(
+        '{"images": [], "annotations": [], "categories": [{"id": 1, "name": "cat"}]}')
+    return root
+
+
+@pytest.mark.parametrize("make_dataset, message", [
+    (voc_with_background_in_its_labels, "labels.txt: line 1 is BACKGROUND: this is the dataset's class list"),
+    (empty_coco, "instances_train2017.json: no images to use in this split"),
+])
+def test_unusable_datasets_are_one_line_errors(tmp_path, capsys, make_dataset, message):
+    data = make_dataset(tmp_path / "data")
+    assert train_ssd.main(["--data", str(data), "--model-dir", str(tmp_path / "model")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1 and not (tmp_path / "model").exists()
+
+
+def test_resuming_under_another_net_is_a_one_line_error(shapes, tmp_path, capsys):
+    assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1")) == 0
+    capsys.readouterr()
+    assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--net", "mb2-ssd-lite"]) == 2
+    error = capsys.readouterr().err
+    assert "saved with --net mb1-ssd-lite, not mb2-ssd-lite; --net cannot change on resume" in error
+    assert error.count("\n") == 1
+
+
 def test_torchrun_with_two_cpu_processes_trains_and_resumes_on_one(shapes, tmp_path):
     model_dir = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -6,7 +6,6 @@
 Without --augment each image is resized as for evaluation and difficult (or crowd) boxes are drawn
 grey; with --augment the samples go through the training augmentation first.
 """
-import argparse
 import colorsys
 import math
 import sys
@@ -16,10 +15,13 @@ import cv2
 import numpy as np
 import torch
 
+from ..cli import OneLineParser, fail
 from ..transforms import SSDEvalTransform, SSDTrainTransform
 from .errors import DatasetError
 from .layout import DATASET_TYPES, open_dataset
 from .transformed import TransformedDataset
+
+PROG = "python3 -m vision.datasets.show"
 
 MEAN = (127, 127, 127)  # the zoom-out fill of the MobileNet nets
 DIFFICULT_COLOUR = (160, 160, 160)
@@ -101,7 +103,7 @@ def _grid(tiles: list[np.ndarray], gap: int = 4) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Draw a grid of dataset samples with their boxes.")
+    parser = OneLineParser(prog=PROG, description="Draw a grid of dataset samples with their boxes.")
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--dataset-type", choices=DATASET_TYPES)
     parser.add_argument("--split", default="train")
@@ -115,7 +117,7 @@ def main() -> None:
         out = draw_samples(args.dataset, args.out, args.dataset_type, args.split, args.augment,
                            args.resolution, args.count, args.seed)
     except DatasetError as error:
-        sys.exit(f"error: {error}")
+        sys.exit(fail(PROG, error))
     print(f"wrote {out}")
 
 

@@ -5,7 +5,7 @@ Kept free of torch at import, so that mistakes in the options are reported at on
 import logging
 import os
 
-from vision.export.cli import OneLineParser, fail
+from vision.cli import OneLineParser, fail
 
 from .coco_metrics import BACKENDS
 from .errors import EvaluationError

@@ -296,6 +296,10 @@ def _override_hyperparameters(optimizer, fresh: list[dict], given: set[str]) -> 
             group[key] = new[key]
 
 
+# Options that change the net's parameters: a checkpoint cannot be resumed under others.
+STRUCTURE = {"net", "mb2_width_mult"}
+
+
 def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) -> dict | None:
     """The checkpoint to resume from (None for a fresh start); merges its arguments into `args`."""
     if args.resume is None:
@@ -310,6 +314,11 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         return {"plain": str(path), "labels": None}
     overrides = sorted(name for name in given if name not in ("resume",) and
                        content["args"].get(name) != getattr(args, name))
+    for name in STRUCTURE & set(overrides):
+        flag = "--" + name.replace("_", "-")
+        raise OptionError(f"{path}: saved with {flag} {content['args'][name]}, not {getattr(args, name)}; "
+                          f"{flag} cannot change on resume (to fine-tune it as another net, start a new "
+                          f"run with --pretrained-ssd)")
     for name, value in content["args"].items():
         if name not in given and name != "resume":
             setattr(args, name, value)

@@ -2,6 +2,7 @@
 import argparse
 import os
 
+from vision.cli import OneLineParser
 from vision.ssd import NET_NAMES
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
@@ -19,15 +20,8 @@ def _add(parser, *names, **kwargs):
     parser.add_argument(*dict.fromkeys(spellings), **kwargs)
 
 
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse, but a wrong value is one line (the usage is one --help away)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(
+    parser = OneLineParser(
         prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
