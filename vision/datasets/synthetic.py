@@ -21,6 +21,7 @@ CATEGORIES = {"circle": 3, "square": 7, "triangle": 11, "star": 13, "ring": 19}
 SPLITS = ("train2017", "val2017")
 EMPTY_FRACTION = 0.08
 MAX_OBJECTS = 6
+SIZES = (25, 150)  # smallest and largest object, in pixels at an image size of 300
 MAX_OVERLAP = 0.3  # IoU with the objects already placed: partial overlaps, none hidden
 JPEG_QUALITY = 90
 
@@ -103,7 +104,7 @@ def _blob(rng: np.random.Generator, image: np.ndarray, size: int) -> None:
 
 def _shape(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
     """The outline of a shape as polygon points [P, 2] (float pixels), at a random place and turn."""
-    radius = math.exp(rng.uniform(math.log(25), math.log(150))) * size / 300 / 2
+    radius = math.exp(rng.uniform(*np.log(SIZES))) * size / 300 / 2
     centre = rng.uniform(0.1 * size, 0.9 * size, 2)
     corners = {"square": 4, "triangle": 3, "star": 10}.get(name, 64)
     radii = np.full(corners, radius)

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from vision.utils.fileio import atomic_write_text
+
 from . import plots
 from .ground_truth import GroundTruth
 from .results import Results, write_results
@@ -17,8 +19,8 @@ IMAGES_DIR = "images"
 def write_report(directory: Path, evaluation: Evaluation, written_results: Results | None = None) -> list[Path]:
     """metrics.json, per_class.txt, pr_curves/*.png, and detections.json when results are given."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / METRICS_NAME).write_text(json.dumps(evaluation.metrics, indent=2) + "\n", encoding="utf-8")
-    (directory / TABLE_NAME).write_text("\n".join(table_lines(evaluation.table)) + "\n", encoding="utf-8")
+    atomic_write_text(directory / METRICS_NAME, json.dumps(evaluation.metrics, indent=2) + "\n")
+    atomic_write_text(directory / TABLE_NAME, "\n".join(table_lines(evaluation.table)) + "\n")
     paths = [directory / METRICS_NAME, directory / TABLE_NAME]
     if written_results is not None:
         write_results(directory / DETECTIONS_NAME, written_results)

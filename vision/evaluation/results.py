@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import EvaluationError
+from vision.utils.fileio import atomic_write_text
 from vision.utils.jsonfile import JsonReadError, read_json
 
 # Written values are rounded (a COCO val2017 run writes about a million detections), and the metrics
@@ -63,8 +64,7 @@ class Results:
 
 
 def write_results(path, results: Results) -> None:
-    with open(path, "w", encoding="utf-8") as file:
-        json.dump(results.to_coco(), file, separators=(",", ":"))
+    atomic_write_text(path, json.dumps(results.to_coco(), separators=(",", ":")))
 
 
 def read_results(path) -> Results:

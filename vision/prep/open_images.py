@@ -16,9 +16,10 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from vision.utils.fileio import atomic_write_text
+
 from . import PrepError
 from .download import DownloadError, download
-from .fileio import atomic_write_text
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/openimages"
 DEFAULT_IMAGE_BASE_URL = "https://open-images-dataset.s3.amazonaws.com"

@@ -1,4 +1,4 @@
-"""The datasets a training run reads, and their per-epoch, seeded transforms.
+"""The datasets a training run reads, and the loaders that batch them (seeded per epoch).
 
 Validation never uses training images: COCO trains on train2017 and validates on val2017; VOC on
 trainval with test, or on train with val; Open Images on train with test (else validation). A VOC
@@ -10,11 +10,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
 
-from vision.datasets import (ConcatDetectionDataset, DatasetError, TransformedDataset, detect_dataset_type,
-                             open_dataset, read_class_order)
+from vision.datasets import (ConcatDetectionDataset, DatasetError, TransformedDataset, collate_samples,
+                             detect_dataset_type, open_dataset, read_class_order)
 from vision.datasets.labels import merge_class_names
 from vision.ssd.nets import NETS
+from vision.training.distributed import Group
 from vision.transforms import SSDEvalTransform, SSDTrainTransform
 
 log = logging.getLogger("train_ssd")
@@ -105,12 +108,48 @@ def _joined(datasets: list):
     return datasets[0] if len(datasets) == 1 else ConcatDetectionDataset(datasets)
 
 
-def loader_dataset(dataset, args: argparse.Namespace, epoch: int, train: bool) -> TransformedDataset:
-    """`dataset` with the training augmentation (seeded by seed, epoch, index) or the eval resize."""
-    if train:
-        transform = SSDTrainTransform(args.resolution, NETS[args.net].mean)
-    else:
-        transform = SSDEvalTransform(args.resolution)
-    samples = TransformedDataset(dataset, transform, args.seed)
-    samples.set_epoch(epoch)
-    return samples
+class EpochSampler(Sampler):
+    """This rank's share of the epoch's shuffled order, which follows from (seed, epoch) alone.
+
+    `start` skips the samples of the epoch already trained on (by all ranks together), so an
+    interrupted epoch resumes with the next batch, also on another number of processes. Every rank
+    gets the same number of samples (a few at the end may go unused), so no rank waits for another.
+    """
+
+    def __init__(self, size: int, seed: int, group: Group = Group()):
+        self.size, self.seed, self.group = size, seed, group
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator)[self.start:]
+        return iter(order[self.group.rank:len(self) * self.group.world:self.group.world].tolist())
+
+    def __len__(self) -> int:
+        return (self.size - self.start) // self.group.world
+
+
+def train_loader(dataset, args: argparse.Namespace, group: Group, pin_memory: bool) -> DataLoader:
+    """Batches of `dataset` with the training augmentation, seeded by (seed, epoch, index). The
+    workers live as long as the loader (no start-up cost per epoch): call start_epoch before each."""
+    samples = TransformedDataset(dataset, SSDTrainTransform(args.resolution, NETS[args.net].mean), args.seed)
+    return DataLoader(samples, batch_size=args.batch_size, sampler=EpochSampler(len(samples), args.seed, group),
+                      num_workers=args.workers, collate_fn=collate_samples,
+                      drop_last=len(samples) // group.world > args.batch_size, pin_memory=pin_memory,
+                      persistent_workers=args.workers > 0)
+
+
+def start_epoch(loader: DataLoader, epoch: int, start: int = 0) -> None:
+    """Point a train_loader at `epoch`, `start` samples into it."""
+    loader.sampler.set_epoch(epoch, start)
+    loader.dataset.set_epoch(epoch)
+
+
+def validation_loader(dataset, args: argparse.Namespace, group: Group) -> DataLoader:
+    """Batches of `dataset` resized for the net; each rank takes every world-th image, none twice."""
+    samples = TransformedDataset(dataset, SSDEvalTransform(args.resolution), args.seed)
+    return DataLoader(samples, batch_size=args.batch_size, sampler=range(group.rank, len(samples), group.world),
+                      num_workers=args.workers, collate_fn=collate_samples, persistent_workers=args.workers > 0)

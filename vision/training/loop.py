@@ -13,19 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from vision.evaluation import evaluate_model
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.weights import read_checkpoint
-from vision.prep.fileio import atomic_write_text
+from vision.utils.fileio import atomic_write_text
 from vision.training import checkpoint as ckpt
 from vision.training import distributed
 from vision.training.distributed import Group
-from vision.datasets import collate_samples
-from vision.training.data import build_datasets, loader_dataset
+from vision.training.data import build_datasets, start_epoch, train_loader, validation_loader
 from vision.training.model import build_net
 from vision.training.options import OptionError, PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
@@ -33,26 +32,6 @@ from vision.training.step import Precision, batch_loss, choose_precision, train_
 
 log = logging.getLogger("train_ssd")
 MAX_NONFINITE_IN_A_ROW = 20
-
-
-class EpochSampler(Sampler):
-    """This rank's share of the epoch's shuffled order, which follows from (seed, epoch) alone.
-
-    `start` skips the samples of the epoch already trained on (by all ranks together), so an
-    interrupted epoch resumes with the next batch, also on another number of processes. Every rank
-    gets the same number of samples (a few at the end may go unused), so no rank waits for another.
-    """
-
-    def __init__(self, size: int, seed: int, epoch: int, start: int = 0, group: Group = Group()):
-        self.size, self.seed, self.epoch, self.start, self.group = size, seed, epoch, start, group
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.size, generator=generator)[self.start:]
-        return iter(order[self.group.rank:len(self) * self.group.world:self.group.world].tolist())
-
-    def __len__(self) -> int:
-        return (self.size - self.start) // self.group.world
 
 
 class StopRequest:
@@ -121,8 +100,10 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                    loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
                    steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
+    loaders = (train_loader(train_set, args, group, pin_memory=device.type == "cuda"),
+               validation_loader(val_set, args, group))
     for epoch in range(state["epoch"], args.epochs):
-        finished = _train_epoch(context, train_set, epoch, state)
+        finished = _train_epoch(context, loaders[0], epoch, state)
         if not finished:
             _save(context, state)
             path = model_dir / ckpt.LAST
@@ -134,25 +115,21 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         if state["skipped_steps"]:
             log.warning("%d steps so far were skipped: their loss was not finite", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
-            _validate_and_save(context, val_set, epoch, state)
+            _validate_and_save(context, loaders[1], val_set, epoch, state)
         _save(context, state)
     if writer:
         writer.close()
     log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
 
 
-def _train_epoch(context: dict, train_set, epoch: int, state: dict) -> bool:
+def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> bool:
     """Train one epoch (from state's samples_in_epoch on); False when a stop was requested."""
     args, net, group = context["args"], context["net"], context["group"]
     net.train()
     batch_size = args.batch_size
     samples_per_step = batch_size * group.world
     done = state["samples_in_epoch"] // samples_per_step
-    sampler = EpochSampler(len(train_set), args.seed, epoch, state["samples_in_epoch"], group)
-    dataset = loader_dataset(train_set, args, epoch, train=True)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
-                        collate_fn=collate_samples, drop_last=len(sampler) > batch_size,
-                        pin_memory=net.priors.device.type == "cuda")
+    start_epoch(loader, epoch, state["samples_in_epoch"])
     bar = tqdm(loader, total=context["steps_per_epoch"] - done, desc=f"epoch {epoch}", leave=False,
                dynamic_ncols=True, disable=not group.is_main)
     nonfinite_in_a_row = 0
@@ -204,13 +181,10 @@ def _log_step(context, state, result, rate, bar) -> None:
 
 
 @torch.no_grad()
-def validation_loss(net, loss_fn, val_set, args, precision: Precision = Precision(),
+def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Precision(),
                     group: Group = Group()) -> float:
-    """Mean batch loss over the validation set; each rank takes every world-th image, none twice."""
+    """Mean batch loss over a validation_loader, gathered across ranks."""
     net.eval()
-    shard = list(range(group.rank, len(val_set), group.world))
-    loader = DataLoader(loader_dataset(val_set, args, 0, train=False), batch_size=args.batch_size,
-                        sampler=shard, num_workers=args.workers, collate_fn=collate_samples)
     total, batches = 0.0, 0
     for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True):
         if len(batch.images) == 0:
@@ -224,9 +198,9 @@ def validation_loss(net, loss_fn, val_set, args, precision: Precision = Precisio
     return total / max(batches, 1)
 
 
-def _validate_and_save(context: dict, val_set, epoch: int, state: dict) -> None:
+def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, state: dict) -> None:
     args, net = context["args"], context["net"]
-    val_loss = validation_loss(net, context["loss_fn"], val_set, args, context["precision"], context["group"])
+    val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], context["group"])
     state["val_loss"] = val_loss
     if not context["group"].is_main:
         return
