@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import train_ssd
+from vision.datasets.synthetic import generate
 from vision.ssd import create_net
 from vision.ssd.weights import load_weights
 from vision.training import checkpoint as ckpt
@@ -150,24 +151,27 @@ def test_torchrun_with_two_cpu_processes_trains_and_resumes_on_one(shapes, tmp_p
     assert torch.load(model_dir / ckpt.LAST, weights_only=True)["epoch"] == 2
 
 
-def validation_losses(model_dir):
+def training_losses(model_dir):
     log = (model_dir / "train.log").read_text()
-    return [float(line.rsplit(" ", 1)[1]) for line in log.splitlines() if "validation loss" in line]
+    return [float(line.split("training loss ")[1].split()[0]) for line in log.splitlines()
+            if "training loss" in line]
 
 
-def test_two_processes_follow_the_loss_curve_of_one_with_the_same_total_batch(shapes, tmp_path):
+def test_two_processes_follow_the_loss_curve_of_one_with_the_same_total_batch(tmp_path):
     """Each rank trains on half of every batch of the single process (the same images, augmented the
     same way); only batch norm statistics and the per-rank loss normalization differ."""
-    steps = ["--epochs", "3", "--max-steps-per-epoch", "3", "--scheduler", "none", "--lr", "0.01"]
+    shapes = generate(tmp_path / "shapes", train_count=128, val_count=4, image_size=96)
+    steps = ["--epochs", "3", "--max-steps-per-epoch", "8", "--scheduler", "none", "--optimizer", "adamw",
+             "--lr", "0.003"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "train_ssd.py", *options(shapes, tmp_path / "two", *steps)]
+               "train_ssd.py", *options(shapes, tmp_path / "two", *steps, "--batch-size", "8")]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert train_ssd.main(options(shapes, tmp_path / "one", *steps, "--batch-size", "8")) == 0
-    one, two = validation_losses(tmp_path / "one"), validation_losses(tmp_path / "two")
-    assert len(one) == len(two) == 3 and one[-1] < 0.8 * one[0]
-    assert two == pytest.approx(one, rel=0.03)
+    assert train_ssd.main(options(shapes, tmp_path / "one", *steps, "--batch-size", "16")) == 0
+    one, two = training_losses(tmp_path / "one"), training_losses(tmp_path / "two")
+    assert len(one) == len(two) == 3 and one[-1] < 0.85 * one[0], (one, two)
+    assert two == pytest.approx(one, rel=0.08), (one, two)
 
 
 def test_sync_bn_on_the_cpu_is_a_clear_error(shapes, tmp_path):

@@ -133,6 +133,7 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
     bar = tqdm(loader, total=context["steps_per_epoch"] - done, desc=f"epoch {epoch}", leave=False,
                dynamic_ncols=True, disable=not group.is_main)
     nonfinite_in_a_row = 0
+    totals = [0.0, 0.0, 0]  # regression, classification, finite steps: the epoch's mean loss
     started = time.perf_counter()
     for steps, batch in enumerate(bar, start=1):
         if done + steps > context["steps_per_epoch"]:
@@ -147,6 +148,8 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
                             batch.boxes, batch.labels, context["precision"])
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         state["skipped_steps"] += not result.finite
+        if result.finite:
+            totals = [totals[0] + result.regression_loss, totals[1] + result.classification_loss, totals[2] + 1]
         if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
             raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
                               f"check the data for broken boxes, or start from other weights")
@@ -157,7 +160,19 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
             _log_step(context, state, result, rate, bar)
         if _stop_requested(context):
             return False
+    _log_epoch_loss(context, epoch, totals, state["global_step"])
     return True
+
+
+def _log_epoch_loss(context: dict, epoch: int, totals: list, step: int) -> None:
+    """The epoch's mean training loss over all ranks' steps (each rank's loss is on its share of a batch)."""
+    regression, classification, steps = distributed.sum_across(totals, context["group"], context["device"])
+    if not context["group"].is_main or not steps:
+        return
+    regression, classification = regression / steps, classification / steps
+    context["writer"].add_scalar("train/epoch_loss", regression + classification, step)
+    log.info("epoch %d: training loss %.4f (regression %.4f, classification %.4f)", epoch,
+             regression + classification, regression, classification)
 
 
 def _stop_requested(context: dict) -> bool:
