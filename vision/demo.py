@@ -12,15 +12,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-NET = "mb1-ssd-lite"
+NET = "mb3-small-ssd-lite"  # the fastest net to train on a CPU
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--train-count", type=int, default=400)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--resolution", type=int, default=160)
+    parser.add_argument("--train-count", type=int, default=2000)
     parser.add_argument("--val-count", type=int, default=80)
     args = parser.parse_args(argv)
     out = args.out.resolve()
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
         ("fix the annotations", ["fix_coco_annotations.py", "--path", data]),
         ("train", ["train_ssd.py", "--data", data, "--model-dir", model, "--net", NET, "--no-pretrained",
                    "--resolution", args.resolution, "--epochs", args.epochs, "--batch-size", 16,
-                   "--lr", 0.02, "--warmup-epochs", 1, "--workers", 1]),
+                   "--optimizer", "adamw", "--lr", 0.004, "--weight-decay", 0.05, "--warmup-epochs", 1,
+                   "--workers", 1]),
         ("evaluate", ["eval_ssd.py", "--trained_model", model / "checkpoint-best.pth", "--dataset", data,
                       "--output-dir", evaluation]),
         ("export to ONNX", ["onnx_export.py", "--model-dir", model]),

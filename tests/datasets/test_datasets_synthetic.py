@@ -23,7 +23,7 @@ def test_coco_layout_with_gaps_in_the_ids_and_empty_images(shapes):
     dataset = open_dataset(shapes, "train")
     assert len(dataset.class_names) == 6
     sides = dataset.table.boxes[:, 2:] - dataset.table.boxes[:, :2]
-    assert sides.max() <= 150 * 96 / 300 + 1 and sides.max(axis=1).min() >= 1
+    assert sides.max() <= 180 * 96 / 300 + 1 and sides.max(axis=1).min() >= 1
 
 
 def test_command_line_at_the_default_size(tmp_path, monkeypatch):

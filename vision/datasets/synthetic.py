@@ -2,11 +2,10 @@
 
     python3 -m vision.datasets.synthetic --out DIR [--train-count 400] [--val-count 80] [--image-size 300]
 
-Five classes with category ids that are not contiguous (as in COCO), objects of 25 to 150 pixels (at
+Five classes with category ids that are not contiguous (as in COCO), objects of 40 to 180 pixels (at
 300) in many colours, partly overlapping, on backgrounds of gradients, noise, stripes and unlabelled
 blobs; some images hold no object. Every image comes from its own seed, so the output is the same,
-byte for byte, on every run. The defaults are sized so that a MobileNet SSD learns it on a small CPU
-in minutes.
+byte for byte, on every run; a thousand images take a few seconds.
 """
 import argparse
 import json
@@ -21,7 +20,7 @@ CATEGORIES = {"circle": 3, "square": 7, "triangle": 11, "star": 13, "ring": 19}
 SPLITS = ("train2017", "val2017")
 EMPTY_FRACTION = 0.08
 MAX_OBJECTS = 6
-SIZES = (25, 150)  # smallest and largest object, in pixels at an image size of 300
+SIZES = (40, 180)  # smallest and largest object, in pixels at an image size of 300: what SSD priors cover
 MAX_OVERLAP = 0.3  # IoU with the objects already placed: partial overlaps, none hidden
 JPEG_QUALITY = 90
 

@@ -4,6 +4,7 @@ Each builder returns the parts of an SSD (base net, taps, extras, heads, add-ons
 classes and the anchors per level; `create_net` in vision/ssd/__init__.py composes them.
 """
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 from torch import nn
@@ -176,12 +177,17 @@ def _mb3_ssd_lite(features: nn.Sequential, stride16_end: int, num_classes, ancho
     )
 
 
+# torchvision's ssdlite320_mobilenet_v3_large trains its backbone with this batch norm: the ImageNet
+# default's momentum of 0.01 leaves the running statistics far behind the weights early in training.
+_MB3_NORM = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
+
+
 def _mb3_large_ssd_lite(num_classes, anchors) -> Parts:
-    return _mb3_ssd_lite(mobilenet_v3_large().features, 13, num_classes, anchors)
+    return _mb3_ssd_lite(mobilenet_v3_large(norm_layer=_MB3_NORM).features, 13, num_classes, anchors)
 
 
 def _mb3_small_ssd_lite(num_classes, anchors) -> Parts:
-    return _mb3_ssd_lite(mobilenet_v3_small().features, 9, num_classes, anchors)
+    return _mb3_ssd_lite(mobilenet_v3_small(norm_layer=_MB3_NORM).features, 9, num_classes, anchors)
 
 
 NETS: dict[str, NetConfig] = {
