@@ -18,7 +18,7 @@ NET = "mb3-small-ssd-lite"  # the fastest net to train on a CPU
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=18)
     parser.add_argument("--resolution", type=int, default=160)
     parser.add_argument("--train-count", type=int, default=2000)
     parser.add_argument("--val-count", type=int, default=80)

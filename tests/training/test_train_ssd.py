@@ -184,6 +184,13 @@ def test_short_run_on_real_coco_images(coco128, tmp_path):
     assert len(saved["labels"]) == 81 and not ckpt.non_finite_keys(saved["model"])
 
 
+def test_keep_checkpoints_leaves_the_newest_epoch_files(shapes, tmp_path):
+    assert train_ssd.main(options(shapes, tmp_path, "--epochs", "3", "--max-steps-per-epoch", "1",
+                                  "--keep-checkpoints", "2")) == 0
+    assert [epoch for _, epoch, _ in ckpt.epoch_files(tmp_path)] == [1, 2]
+    assert (tmp_path / ckpt.LAST).is_file() and (tmp_path / ckpt.BEST).is_file()
+
+
 def test_a_learning_rate_given_when_resuming_overrides_the_checkpoint(shapes, tmp_path):
     assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1")) == 0
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--epochs", "2",
