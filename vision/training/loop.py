@@ -100,10 +100,10 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                    loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
                    steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
-    loaders = (train_loader(train_set, args, group, pin_memory=device.type == "cuda"),
-               validation_loader(val_set, args, group))
+    train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
+    val_batches = validation_loader(val_set, args, group)
     for epoch in range(state["epoch"], args.epochs):
-        finished = _train_epoch(context, loaders[0], epoch, state)
+        finished = _train_epoch(context, train_batches, epoch, state)
         if not finished:
             _save(context, state)
             path = model_dir / ckpt.LAST
@@ -115,7 +115,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         if state["skipped_steps"]:
             log.warning("%d steps so far were skipped: their loss was not finite", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
-            _validate_and_save(context, loaders[1], val_set, epoch, state)
+            _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
     if writer:
         writer.close()
@@ -126,8 +126,7 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
     """Train one epoch (from state's samples_in_epoch on); False when a stop was requested."""
     args, net, group = context["args"], context["net"], context["group"]
     net.train()
-    batch_size = args.batch_size
-    samples_per_step = batch_size * group.world
+    samples_per_step = args.batch_size * group.world
     done = state["samples_in_epoch"] // samples_per_step
     start_epoch(loader, epoch, state["samples_in_epoch"])
     bar = tqdm(loader, total=context["steps_per_epoch"] - done, desc=f"epoch {epoch}", leave=False,
@@ -149,7 +148,9 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         state["skipped_steps"] += not result.finite
         if result.finite:
-            totals = [totals[0] + result.regression_loss, totals[1] + result.classification_loss, totals[2] + 1]
+            totals[0] += result.regression_loss
+            totals[1] += result.classification_loss
+            totals[2] += 1
         if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
             raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
                               f"check the data for broken boxes, or start from other weights")
@@ -303,7 +304,7 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         return {"plain": str(path), "labels": None}
     overrides = sorted(name for name in given if name not in ("resume",) and
                        content["args"].get(name) != getattr(args, name))
-    for name in STRUCTURE & set(overrides):
+    for name in sorted(STRUCTURE.intersection(overrides)):
         flag = "--" + name.replace("_", "-")
         raise OptionError(f"{path}: saved with {flag} {content['args'][name]}, not {getattr(args, name)}; "
                           f"{flag} cannot change on resume (to fine-tune it as another net, start a new "
