@@ -93,13 +93,22 @@ class SSD(nn.Module):
         for layer in self.base_net[start:]:
             x = layer(x)
         for layer in self.extras:
-            x = layer(x)
+            x = _run_extra(layer, x)
             yield x
 
     @staticmethod
     def _flatten(head_output: Tensor, width: int) -> Tensor:
         # NCHW -> NHWC -> [B, H*W*anchors, width]: the order of the priors.
         return head_output.permute(0, 2, 3, 1).reshape(head_output.shape[0], -1, width)
+
+
+def _run_extra(layer: nn.Module, x: Tensor) -> Tensor:
+    # The CPU's bf16 weight gradient of a stride-2 3x3 convolution on a 1x1 map is garbage (often NaN)
+    # in torch 2.14 (oneDNN); at small resolutions the last extras see 1x1 maps, so they run in float32.
+    if x.shape[-1] == 1 and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return layer(x.float())
+    return layer(x)
 
 
 def init_head_weights(module: nn.Module) -> None:
