@@ -31,15 +31,16 @@ from numpy import random
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
+from classic import MatchPrior  # noqa: E402
 from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.transforms import SSDTrainTransform  # noqa: E402
-from vision.utils.box_utils import center_to_corner, encode, match_priors  # noqa: E402
+from vision.utils.box_utils import match_priors  # noqa: E402
 
 IOU_THRESHOLD = 0.5
 
 
-# ---- classic pipeline: qfgaohao/pytorch-ssd vision/transforms/transforms.py and MatchPrior ----
+# ---- classic pipeline: qfgaohao/pytorch-ssd vision/transforms/transforms.py (MatchPrior: classic.py) ----
 
 def jaccard_numpy(boxes, box):
     low = np.maximum(boxes[:, :2], box[:2])
@@ -163,39 +164,6 @@ def classic_train_augmentation(size, mean):
             image, boxes, labels = step(image, boxes, labels)
         return image, boxes, labels
     return apply
-
-
-def iou_of(boxes0, boxes1, eps=1e-5):
-    top_left = torch.max(boxes0[..., :2], boxes1[..., :2])
-    bottom_right = torch.min(boxes0[..., 2:], boxes1[..., 2:])
-    overlap = (bottom_right - top_left).clamp(min=0).prod(-1)
-    area0 = (boxes0[..., 2:] - boxes0[..., :2]).clamp(min=0).prod(-1)
-    area1 = (boxes1[..., 2:] - boxes1[..., :2]).clamp(min=0).prod(-1)
-    return overlap / (area0 + area1 - overlap + eps)
-
-
-def assign_priors(gt_boxes, gt_labels, corner_form_priors, iou_threshold):
-    ious = iou_of(gt_boxes.unsqueeze(0), corner_form_priors.unsqueeze(1))
-    best_target_per_prior, best_target_per_prior_index = ious.max(1)
-    _, best_prior_per_target_index = ious.max(0)
-    for target_index, prior_index in enumerate(best_prior_per_target_index):
-        best_target_per_prior_index[prior_index] = target_index
-    best_target_per_prior.index_fill_(0, best_prior_per_target_index, 2)
-    labels = gt_labels[best_target_per_prior_index]
-    labels[best_target_per_prior < iou_threshold] = 0
-    return gt_boxes[best_target_per_prior_index], labels
-
-
-class MatchPrior:
-    def __init__(self, priors, iou_threshold):
-        self.priors = priors
-        self.corner_form_priors = center_to_corner(priors)
-        self.iou_threshold = iou_threshold
-
-    def __call__(self, gt_boxes, gt_labels):
-        boxes, labels = assign_priors(torch.from_numpy(gt_boxes), torch.from_numpy(gt_labels),
-                                      self.corner_form_priors, self.iou_threshold)
-        return encode(boxes, self.priors), labels
 
 
 class ClassicCocoDataset(Dataset):

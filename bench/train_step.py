@@ -39,13 +39,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler, default_collate
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
-from dataloader import ClassicCocoDataset, MatchPrior, assign_priors, classic_train_augmentation  # noqa: E402
+from classic import MatchPrior, assign_priors, classic_multibox_loss  # noqa: E402
+from dataloader import ClassicCocoDataset, classic_train_augmentation  # noqa: E402
 from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # noqa: E402
 from vision.nn.multibox_loss import MultiboxLoss  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
@@ -59,29 +59,6 @@ PHASES = ("data", "normalize", "matching", "forward", "loss", "backward", "step"
 # train_ssd.py's defaults, for every variant alike
 LEARNING_RATE, MOMENTUM, WEIGHT_DECAY, NEGATIVES_PER_EMPTY_IMAGE = 0.01, 0.9, 5e-4, 8
 TORCHVISION_RESOLUTION, TORCHVISION_CLASSES = 320, 91
-
-
-# ---- the earlier tools' loss (qfgaohao/pytorch-ssd MultiboxLoss), line for line ----
-
-def classic_multibox_loss(confidence, predicted_locations, labels, gt_locations, neg_pos_ratio=3):
-    num_classes = confidence.size(2)
-    with torch.no_grad():
-        loss = -F.log_softmax(confidence, dim=2)[:, :, 0]
-        pos_mask = labels > 0
-        num_pos = pos_mask.long().sum(dim=1, keepdim=True)
-        num_neg = num_pos * neg_pos_ratio
-        loss[pos_mask] = -math.inf
-        _, indexes = loss.sort(dim=1, descending=True)
-        _, orders = indexes.sort(dim=1)
-        mask = pos_mask | (orders < num_neg)
-    confidence = confidence[mask, :]
-    classification_loss = F.cross_entropy(confidence.reshape(-1, num_classes), labels[mask], reduction="sum")
-    pos_mask = labels > 0
-    predicted_locations = predicted_locations[pos_mask, :].reshape(-1, 4)
-    gt_locations = gt_locations[pos_mask, :].reshape(-1, 4)
-    smooth_l1_loss = F.smooth_l1_loss(predicted_locations, gt_locations, reduction="sum")
-    num_pos = gt_locations.size(0)
-    return smooth_l1_loss / num_pos, classification_loss / num_pos
 
 
 def classic_augmentation(size: int, mean, std: float):

@@ -1,21 +1,9 @@
 import torch
 from torchvision.ops import box_iou
 
+from bench.classic import assign_priors
 from vision.ssd import create_net
 from vision.utils import box_utils
-
-
-def classic_assign_priors(gt_boxes, gt_labels, corner_priors, iou_threshold):
-    """The earlier tools' per-image matcher (qfgaohao box_utils.assign_priors), for comparison."""
-    ious = box_iou(corner_priors, gt_boxes)  # [num_priors, num_targets]
-    best_target_per_prior, best_target_per_prior_index = ious.max(1)
-    best_prior_per_target, best_prior_per_target_index = ious.max(0)
-    for target_index, prior_index in enumerate(best_prior_per_target_index):
-        best_target_per_prior_index[prior_index] = target_index
-    best_target_per_prior.index_fill_(0, best_prior_per_target_index, 2)
-    labels = gt_labels[best_target_per_prior_index]
-    labels[best_target_per_prior < iou_threshold] = 0
-    return labels, gt_boxes[best_target_per_prior_index]
 
 
 def random_targets(generator, count):
@@ -42,8 +30,9 @@ def test_batched_matching_equals_the_classic_per_image_loop_with_padding():
         if count == 0:
             assert (matched_labels[i] == 0).all()
             continue
-        expected_labels, expected_boxes = classic_assign_priors(boxes[i, :count], labels[i, :count],
-                                                                corner_priors, 0.5)
+        # eps=0: torchvision's IoU, which match_priors uses (the earlier tools added 1e-5 to the union).
+        expected_boxes, expected_labels = assign_priors(boxes[i, :count], labels[i, :count], corner_priors,
+                                                        0.5, eps=0)
         assert torch.equal(matched_labels[i], expected_labels)
         positive = expected_labels > 0
         assert torch.equal(matched_boxes[i][positive], expected_boxes[positive])

@@ -4,31 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.classic import classic_multibox_loss
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import create_net
 from vision.utils import box_utils
-
-
-def classic_multibox_loss(confidence, predicted_locations, labels, gt_locations, neg_pos_ratio=3):
-    """The earlier tools' MultiboxLoss.forward and hard_negative_mining, line for line."""
-    num_classes = confidence.size(2)
-    with torch.no_grad():
-        loss = -F.log_softmax(confidence, dim=2)[:, :, 0]
-        pos_mask = labels > 0
-        num_pos = pos_mask.long().sum(dim=1, keepdim=True)
-        num_neg = num_pos * neg_pos_ratio
-        loss[pos_mask] = -math.inf
-        _, indexes = loss.sort(dim=1, descending=True)
-        _, orders = indexes.sort(dim=1)
-        mask = pos_mask | (orders < num_neg)
-    confidence = confidence[mask, :]
-    classification_loss = F.cross_entropy(confidence.reshape(-1, num_classes), labels[mask], reduction="sum")
-    pos_mask = labels > 0
-    predicted_locations = predicted_locations[pos_mask, :].reshape(-1, 4)
-    gt_locations = gt_locations[pos_mask, :].reshape(-1, 4)
-    smooth_l1_loss = F.smooth_l1_loss(predicted_locations, gt_locations, reduction="sum")
-    num_pos = gt_locations.size(0)
-    return smooth_l1_loss / num_pos, classification_loss / num_pos
 
 
 def matched_batch(seed, boxes_per_image=(2, 5, 1)):

@@ -2,15 +2,18 @@
 
 A training checkpoint is a dict (FORMAT_VERSION 1) with "model" (a state_dict without wrapper
 prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (epochs completed),
-"step_in_epoch" (batches of the next epoch already done, after an interruption), "global_step",
-"optimizer", "scheduler", "scaler", "best_metric", "val_loss", "rng", "args" and "format_version".
+"samples_in_epoch" (images of the next epoch already trained on, after an interruption), "global_step",
+"skipped_steps", "optimizer", "scaler", "best_metric", "val_loss", "rng", "args", "pretrained" and
+"format_version".
 """
-import os
+import io
 import re
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from vision.utils.fileio import atomic_write_bytes
 
 FORMAT_VERSION = 1
 LAST = "checkpoint-last.pth"
@@ -28,11 +31,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def atomic_save(content, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(content, temporary)
-    os.replace(temporary, path)
+    """torch.save, written atomically: a crash never leaves half a checkpoint."""
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def non_finite_keys(state_dict: dict) -> list[str]:
