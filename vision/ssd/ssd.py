@@ -105,7 +105,8 @@ class SSD(nn.Module):
 def _run_extra(layer: nn.Module, x: Tensor) -> Tensor:
     # The CPU's bf16 weight gradient of a stride-2 3x3 convolution on a 1x1 map is garbage (often NaN)
     # in torch 2.14 (oneDNN); at small resolutions the last extras see 1x1 maps, so they run in float32.
-    if x.shape[-1] == 1 and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+    # Autocast is checked first: an ONNX trace (never under autocast) then records no shape test.
+    if torch.is_autocast_enabled("cpu") and x.device.type == "cpu" and x.shape[-1] == 1:
         with torch.autocast("cpu", enabled=False):
             return layer(x.float())
     return layer(x)
