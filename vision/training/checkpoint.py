@@ -34,7 +34,7 @@ def atomic_save(content, path: Path) -> None:
     """torch.save, written atomically: a crash never leaves half a checkpoint."""
     buffer = io.BytesIO()
     torch.save(content, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getbuffer())  # a view: no second copy of the checkpoint in memory
 
 
 def non_finite_keys(state_dict: dict) -> list[str]:

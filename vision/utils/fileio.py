@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write data to path so that readers see either the old file or the complete new one.
 
     The temporary file lives in the same directory so os.replace is a rename on one filesystem.
