@@ -18,7 +18,7 @@ NET = "mb3-small-ssd-lite"  # the fastest net to train on a CPU
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--resolution", type=int, default=300)
     parser.add_argument("--train-count", type=int, default=2000)
     parser.add_argument("--val-count", type=int, default=80)
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         ("train", ["train_ssd.py", "--data", data, "--model-dir", model, "--net", NET, "--no-pretrained",
                    "--resolution", args.resolution, "--epochs", args.epochs, "--batch-size", 16,
                    "--optimizer", "adamw", "--lr", 0.004, "--weight-decay", 0.05, "--warmup-epochs", 1,
-                   "--workers", 1, "--channels-last"]),
+                   "--workers", 1, "--channels-last", "--data-augmentation", "hflip"]),
         ("evaluate", ["eval_ssd.py", "--trained_model", model / "checkpoint-best.pth", "--dataset", data,
                       "--output-dir", evaluation]),
         ("export to ONNX", ["onnx_export.py", "--model-dir", model]),

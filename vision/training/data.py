@@ -18,7 +18,7 @@ from vision.datasets import (ConcatDetectionDataset, DatasetError, TransformedDa
 from vision.datasets.labels import merge_class_names
 from vision.ssd.nets import NETS
 from vision.training.distributed import Group
-from vision.transforms import SSDEvalTransform, SSDTrainTransform
+from vision.transforms import SSDEvalTransform, train_transform
 
 log = logging.getLogger("train_ssd")
 HOLD_OUT_EVERY = 10
@@ -135,7 +135,8 @@ class EpochSampler(Sampler):
 def train_loader(dataset, args: argparse.Namespace, group: Group, pin_memory: bool) -> DataLoader:
     """Batches of `dataset` with the training augmentation, seeded by (seed, epoch, index). The
     workers live as long as the loader (no start-up cost per epoch): call start_epoch before each."""
-    samples = TransformedDataset(dataset, SSDTrainTransform(args.resolution, NETS[args.net].mean), args.seed)
+    transform = train_transform(args.data_augmentation, args.resolution, NETS[args.net].mean)
+    samples = TransformedDataset(dataset, transform, args.seed)
     return DataLoader(samples, batch_size=args.batch_size, sampler=EpochSampler(len(samples), args.seed, group),
                       num_workers=args.workers, collate_fn=collate_samples,
                       drop_last=len(samples) // group.world > args.batch_size, pin_memory=pin_memory,

@@ -4,6 +4,7 @@ import os
 
 from vision.cli import OneLineParser
 from vision.ssd import NET_NAMES
+from vision.transforms import AUGMENTATIONS
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
 PRETRAINED_MB1_FILE = "mobilenet-v1-ssd-mp-0_675.pth"
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(data, "--labels", default=None, metavar="FILE",
          help="class order: names one per line (a model's labels.txt, BACKGROUND first, works too)")
     _add(data, "--balance-data", action="store_true", help="resample Open Images data to even out classes")
+    _add(data, "--data-augmentation", choices=list(AUGMENTATIONS), default="ssd",
+         help="ssd: photometric distortion, zoom out, crop, flip (the earlier tools'); ssdlite: crop and "
+              "flip; hflip: flip only")
     _add(data, "--skip-empty-images", action="store_true", help="leave out images without boxes")
 
     model = parser.add_argument_group("model")

@@ -27,9 +27,25 @@ class View:
     keep: Tensor                       # bool [G]: boxes whose centre lies inside the crop
 
 
+# The recipes of train_ssd.py --data-augmentation, named as in torchvision's detection references:
+# (photometric distortion, zoom-out probability, minimum-IoU crop).
+AUGMENTATIONS = {
+    "ssd": (True, 0.5, True),       # the SSD paper's, as the earlier tools train
+    "ssdlite": (False, 0.0, True),  # torchvision's SSDlite recipe: crop and flip, no zoom out
+    "hflip": (False, 0.0, False),   # flip only
+}
+
+
+def train_transform(augmentation: str, size: int, mean: Sequence[float]) -> "SSDTrainTransform":
+    """The training transform of a --data-augmentation recipe."""
+    photometric, zoom_out_probability, crop = AUGMENTATIONS[augmentation]
+    return SSDTrainTransform(size, mean, zoom_out_probability=zoom_out_probability, crop=crop,
+                             photometric=photometric)
+
+
 class SSDTrainTransform:
     """Photometric distortion, zoom out (canvas up to 4x filled with the mean), minimum-IoU random crop,
-    horizontal flip, resize to size x size, sanitize boxes.
+    horizontal flip, resize to size x size, sanitize boxes. Each of the first three can be turned off.
 
     Zoom out, crop and resize are one step: the crop of the zoomed canvas is chosen from the boxes
     alone, then only the part of the image that shows in it is resized and pasted onto a canvas of
@@ -39,13 +55,14 @@ class SSDTrainTransform:
     """
 
     def __init__(self, size: int, mean: Sequence[float], zoom_out_probability: float = 0.5,
-                 max_zoom_out: float = 4.0, crop_trials: int = 40):
+                 max_zoom_out: float = 4.0, crop_trials: int = 40, crop: bool = True,
+                 photometric: bool = True):
         self.size = size
         self.fill = [round(float(value)) for value in mean]
         self.zoom_out_probability = zoom_out_probability
         self.max_zoom_out = max_zoom_out
-        self.crop_trials = crop_trials
-        self.photometric = PhotometricDistort()
+        self.crop_trials = crop_trials if crop else 0
+        self.photometric = PhotometricDistort() if photometric else None
         self.flip = v2.RandomHorizontalFlip()
         self.sanitize = v2.SanitizeBoundingBoxes()
 
@@ -63,7 +80,9 @@ class SSDTrainTransform:
 
     def _render(self, image: Tensor, view: View) -> Tensor:
         part = F.resize(F.crop(image, *view.source), list(view.target[2:]), antialias=True)
-        return F.pad(self.photometric(part), self._padding(view), fill=self.fill)
+        if self.photometric is not None:
+            part = self.photometric(part)
+        return F.pad(part, self._padding(view), fill=self.fill)
 
     def _move_boxes(self, boxes: tv_tensors.BoundingBoxes, view: View) -> tv_tensors.BoundingBoxes:
         boxes = F.resize(F.crop(boxes, *view.source), list(view.target[2:]))
@@ -159,10 +178,11 @@ def _sample_crop(boxes: Tensor, canvas_h: int, canvas_w: int, trials: int):
 
     As torchvision's RandomIoUCrop: pick a minimum IoU, try `trials` crops of 0.3 to 1 of each side
     with aspect ratio 0.5 to 2, take the first holding a box centre with at least that IoU. The trials
-    are judged all at once, in numpy: small arrays cost far less there than as tensors.
+    are judged all at once, in numpy: small arrays cost far less there than as tensors. No trials:
+    no crop.
     """
     whole = ((0, 0, canvas_w, canvas_h), torch.ones(len(boxes), dtype=torch.bool))
-    if len(boxes) == 0:  # nothing to keep in view: a negative image stays whole
+    if len(boxes) == 0 or trials == 0:  # a negative image stays whole: nothing to keep in view
         return whole
     boxes = boxes.double().numpy()
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
