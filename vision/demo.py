@@ -13,12 +13,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NET = "mb3-small-ssd-lite"  # the fastest net to train on a CPU
+EPOCHS = 8
+
+
+def train_arguments(data: Path, model_dir: Path, epochs: int = EPOCHS, resolution: int = 300) -> list:
+    """train_ssd.py's arguments for the demo's model (bench/amp_accuracy.py trains it too).
+
+    Flip only (--data-augmentation hflip): the built-in validation objects have the sizes of the
+    training ones, and a run of a few minutes learns them fastest without crops or zoom out.
+    """
+    return ["train_ssd.py", "--data", data, "--model-dir", model_dir, "--net", NET, "--no-pretrained",
+            "--resolution", resolution, "--epochs", epochs, "--batch-size", 16, "--optimizer", "adamw",
+            "--lr", 0.004, "--weight-decay", 0.05, "--warmup-epochs", 1, "--workers", 1, "--channels-last",
+            "--data-augmentation", "hflip"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--resolution", type=int, default=300)
     parser.add_argument("--train-count", type=int, default=2000)
     parser.add_argument("--val-count", type=int, default=80)
@@ -39,10 +52,7 @@ def main(argv=None) -> int:
          ["validate_image_files.py", "--path", data / "val2017", "--annotations",
           data / "annotations" / "instances_val2017.json"]),
         ("fix the annotations", ["fix_coco_annotations.py", "--path", data]),
-        ("train", ["train_ssd.py", "--data", data, "--model-dir", model, "--net", NET, "--no-pretrained",
-                   "--resolution", args.resolution, "--epochs", args.epochs, "--batch-size", 16,
-                   "--optimizer", "adamw", "--lr", 0.004, "--weight-decay", 0.05, "--warmup-epochs", 1,
-                   "--workers", 1, "--channels-last", "--data-augmentation", "hflip"]),
+        ("train", train_arguments(data, model, args.epochs, args.resolution)),
         ("evaluate", ["eval_ssd.py", "--trained_model", model / "checkpoint-best.pth", "--dataset", data,
                       "--output-dir", evaluation]),
         ("export to ONNX", ["onnx_export.py", "--model-dir", model]),

@@ -12,7 +12,7 @@ def test_draws_a_grid_of_samples(shapes, tmp_path):
 
 def test_command_line_with_augmentation(shapes, tmp_path, monkeypatch, capsys):
     out = tmp_path / "augmented.png"
-    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(shapes), "--augment", "--resolution", "64",
+    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(shapes), "--augment", "ssdlite", "--resolution", "64",
                                      "--count", "3", "--out", str(out)])
     show.main()
     assert capsys.readouterr().out == f"wrote {out}\n"

@@ -2,7 +2,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from vision.datasets import TransformedDataset, open_dataset
-from vision.transforms import SSDEvalTransform, SSDTrainTransform, sample_view
+from vision.transforms import SSDEvalTransform, SSDTrainTransform, sample_view, train_transform
 from vision.transforms.ssd_augment import shift_hue
 
 
@@ -44,6 +44,36 @@ def test_zoom_out_fills_the_canvas_with_the_mean_and_a_negative_stays_whole():
     assert output.shape == (3, 64, 64) and len(boxes) == 0 and len(labels) == 0
     corners = output[:, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert (corners == torch.tensor([[10], [20], [30]], dtype=torch.uint8)).any(dim=1).all()
+
+
+def test_hflip_recipe_only_resizes_and_mirrors(shapes):
+    dataset = open_dataset(shapes, "train")
+    samples = TransformedDataset(dataset, train_transform("hflip", 64, (127, 127, 127)), seed=3)
+    resize = SSDEvalTransform(64)
+    mirrored = 0
+    for index in range(len(dataset)):
+        image, target = dataset[index]
+        plain, boxes, _ = resize(image, target["boxes"], target["labels"])
+        sample = samples[index]
+        flipped = not torch.equal(sample.image, plain)
+        if flipped:
+            assert torch.equal(sample.image, F.horizontal_flip(plain))
+            boxes = torch.stack([1 - boxes[:, 2], boxes[:, 1], 1 - boxes[:, 0], boxes[:, 3]], dim=1)
+        assert torch.allclose(sample.boxes, boxes, atol=1e-6)
+        mirrored += flipped
+    assert 0 < mirrored < len(dataset)
+
+
+def test_ssdlite_recipe_crops_but_never_zooms_out():
+    boxes = torch.tensor([[10.0, 10.0, 60.0, 40.0], [70.0, 5.0, 90.0, 45.0]])
+    transform = train_transform("ssdlite", 64, (127, 127, 127))
+    cropped = 0
+    for seed in range(100):
+        torch.manual_seed(seed)
+        view = sample_view(50, 100, boxes, 64, transform.zoom_out_probability, crop_trials=transform.crop_trials)
+        assert view.target == (0, 0, 64, 64)  # the image covers the whole output: no mean-filled border
+        cropped += view.source != (0, 0, 50, 100)
+    assert cropped > 50
 
 
 def test_eval_transform_is_the_predictors_resize():

@@ -1,7 +1,7 @@
 """Datasets: readers (COCO, VOC, Open Images) -> TransformedDataset (seeded transforms) -> collate_samples.
 
     dataset = open_datasets(paths, "train")                  # items: uint8 image, boxes in pixels
-    samples = TransformedDataset(dataset, SSDTrainTransform(300, mean), seed)
+    samples = TransformedDataset(dataset, train_transform("ssd", 300, mean), seed)
     loader = DataLoader(samples, batch_size, collate_fn=collate_samples, ...)
     samples.set_epoch(epoch); for batch in loader: ...      # Batch: uint8 images, padded targets
 """

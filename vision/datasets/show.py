@@ -1,10 +1,11 @@
 """Look at a dataset as the net will: a grid of samples with their boxes and class names.
 
-    python3 -m vision.datasets.show --dataset PATH [--dataset-type T] [--split S] [--augment]
-                                    [--resolution 300] [--count 16] [--seed 0] --out samples.png
+    python3 -m vision.datasets.show --dataset PATH [--dataset-type T] [--split S] [--augment [RECIPE]]
+                                    [--net NET] [--resolution 300] [--count 16] [--seed 0] --out samples.png
 
 Without --augment each image is resized as for evaluation and difficult (or crowd) boxes are drawn
-grey; with --augment the samples go through the training augmentation first.
+grey; with --augment the samples go through a training augmentation first (train_ssd.py's
+--data-augmentation recipe, ssd by default, with --net's mean as the zoom-out fill).
 """
 import colorsys
 import math
@@ -16,24 +17,27 @@ import numpy as np
 import torch
 
 from ..cli import OneLineParser, fail
-from ..transforms import SSDEvalTransform, SSDTrainTransform
+from ..ssd import NET_NAMES
+from ..ssd.nets import NETS
+from ..transforms import AUGMENTATIONS, SSDEvalTransform, train_transform
 from .errors import DatasetError
 from .layout import DATASET_TYPES, open_dataset
 from .transformed import TransformedDataset
 
 PROG = "python3 -m vision.datasets.show"
 
-MEAN = (127, 127, 127)  # the zoom-out fill of the MobileNet nets
 DIFFICULT_COLOUR = (160, 160, 160)
 
 
 def draw_samples(dataset_path, out, dataset_type: str | None = None, split: str = "train",
-                 augment: bool = False, resolution: int = 300, count: int = 16, seed: int = 0) -> Path:
-    """Write a PNG grid of `count` samples drawn at random (from `seed`); returns its path."""
+                 augment: str | None = None, resolution: int = 300, count: int = 16, seed: int = 0,
+                 net: str = "mb1-ssd") -> Path:
+    """Write a PNG grid of `count` samples drawn at random (from `seed`); returns its path. `augment`
+    names a --data-augmentation recipe; None shows the evaluation resize."""
     dataset = open_dataset(dataset_path, split, dataset_type)
     picks = np.sort(np.random.default_rng(seed).choice(len(dataset), min(count, len(dataset)), replace=False))
     if augment:
-        samples = TransformedDataset(dataset, SSDTrainTransform(resolution, MEAN), seed)
+        samples = TransformedDataset(dataset, train_transform(augment, resolution, NETS[net].mean), seed)
         tiles = [_augmented_tile(samples[int(index)], dataset.class_names) for index in picks]
     else:
         resize = SSDEvalTransform(resolution)
@@ -107,7 +111,9 @@ def main() -> None:
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--dataset-type", choices=DATASET_TYPES)
     parser.add_argument("--split", default="train")
-    parser.add_argument("--augment", action="store_true", help="show the training augmentation")
+    parser.add_argument("--augment", nargs="?", const="ssd", choices=list(AUGMENTATIONS),
+                        help="show a training augmentation recipe (ssd when given alone)")
+    parser.add_argument("--net", default="mb1-ssd", choices=NET_NAMES, help="whose mean fills the zoom out")
     parser.add_argument("--resolution", type=int, default=300)
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -115,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         out = draw_samples(args.dataset, args.out, args.dataset_type, args.split, args.augment,
-                           args.resolution, args.count, args.seed)
+                           args.resolution, args.count, args.seed, args.net)
     except DatasetError as error:
         sys.exit(fail(PROG, error))
     print(f"wrote {out}")
