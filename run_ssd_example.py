@@ -8,6 +8,7 @@ Prints every detection and writes annotated copies: run_ssd_example_output.jpg f
 earlier tools did), run_ssd_example_output.mp4 for one video, a run_ssd_example_output/ directory
 for several inputs; --output chooses another file or directory.
 """
+import itertools
 import logging
 import os
 import sys
@@ -16,12 +17,12 @@ import cv2
 
 from vision.cli import OneLineParser, fail
 from vision.export.contract import ExportError
+from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_image, staged_path
 
 PROG = "run_ssd_example.py"
 DEFAULT_OUTPUT = "run_ssd_example_output"
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-WRITABLE_VIDEO_EXTENSIONS = {".mp4", ".avi"}  # mp4v and MJPG, which every OpenCV build writes
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+WRITABLE_VIDEO_EXTENSIONS = (".mp4", ".avi")  # mp4v and MJPG, which every OpenCV build writes
 FALLBACK_FPS = 25.0  # for videos whose container does not say
 COLORS = [(0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255), (255, 0, 255), (255, 255, 0), (0, 128, 255)]
 
@@ -79,7 +80,9 @@ def plan(inputs: list[str], output: str | None) -> list[tuple[str, str]]:
     directory = output or DEFAULT_OUTPUT
     if os.path.isfile(directory):
         raise InputError(f"{directory}: is a file; for several inputs --output must be a directory")
-    return [(source, os.path.join(directory, _output_name(source))) for source in sources]
+    jobs = [(source, os.path.join(directory, _output_name(source))) for source in sources]
+    _check_distinct_destinations(jobs)
+    return jobs
 
 
 def _sources(path: str) -> list[str]:
@@ -90,10 +93,20 @@ def _sources(path: str) -> list[str]:
         return [os.path.join(path, name) for name in names]
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file or directory")
-    if _extension(path) not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+    if _extension(path) not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
         raise InputError(f"{path}: not an image or video file name (known: "
-                         f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))})")
+                         f"{', '.join(sorted(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS))})")
     return [path]
+
+
+def _check_distinct_destinations(jobs: list[tuple[str, str]]) -> None:
+    """Inputs of one base name in different directories would overwrite each other's output."""
+    source_of = {}
+    for source, destination in jobs:
+        earlier = source_of.setdefault(destination, source)
+        if earlier != source:
+            raise InputError(f"{earlier} and {source} would both be written to {destination}; "
+                             "rename one or run them separately")
 
 
 def _check_output_name(source: str, destination: str) -> None:
@@ -143,43 +156,49 @@ def annotate_image(detector, names: list[str], source: str, destination: str) ->
     report(source, detections, names)
     draw(image, detections, names)
     _make_parent(destination)
-    if not cv2.imwrite(destination, image):
-        raise InputError(f"{destination}: cannot be written")
+    atomic_write_image(destination, image)
 
 
 def annotate_video(detector, names: list[str], source: str, destination: str) -> None:
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise InputError(f"{source}: cannot be opened as a video")
-    fps = capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
-    writer, frames = None, 0
     try:
-        while True:
-            found, frame = capture.read()
-            if not found:
-                break
-            detections = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            report(f"{source} frame {frames}", detections, names)
-            draw(frame, detections, names)
-            if writer is None:  # the frame size is known once a frame is read
-                writer = _video_writer(destination, fps, frame.shape)
-            writer.write(frame)
-            frames += 1
+        frames = _annotated_frames(detector, names, source, capture)
+        first = next(frames, None)  # the writer needs the frame size
+        if first is None:
+            raise InputError(f"{source}: no frame could be read")
+        fps = capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
+        _write_video(destination, itertools.chain([first], frames), fps, first.shape)
     finally:
         capture.release()
-        if writer is not None:
-            writer.release()
-    if frames == 0:
-        raise InputError(f"{source}: no frame could be read")
 
 
-def _video_writer(path: str, fps: float, shape):
+def _annotated_frames(detector, names: list[str], source: str, capture):
+    """Each BGR frame of `capture` with its detections drawn, as they are printed."""
+    for index in itertools.count():
+        found, frame = capture.read()
+        if not found:
+            return
+        detections = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        report(f"{source} frame {index}", detections, names)
+        draw(frame, detections, names)
+        yield frame
+
+
+def _write_video(path: str, frames, fps: float, shape) -> None:
+    """The frames as a video at `path`, which appears complete or not at all."""
     _make_parent(path)
     codec = "MJPG" if _extension(path) == ".avi" else "mp4v"
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps, (shape[1], shape[0]))
-    if not writer.isOpened():
-        raise InputError(f"{path}: cannot write a {codec} video there")
-    return writer
+    with staged_path(path) as staging:
+        writer = cv2.VideoWriter(str(staging), cv2.VideoWriter_fourcc(*codec), fps, (shape[1], shape[0]))
+        if not writer.isOpened():
+            raise InputError(f"{path}: cannot write a {codec} video there")
+        try:
+            for frame in frames:
+                writer.write(frame)
+        finally:
+            writer.release()
 
 
 def _make_parent(path: str) -> None:

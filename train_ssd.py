@@ -2,20 +2,21 @@
 """Train an SSD detector: python3 train_ssd.py --dataset-type=voc --data=data/fruit --model-dir=models/fruit"""
 import sys
 
-from vision.cli import fail
+from vision.cli import OptionError, run_main
 from vision.datasets import DatasetError
 from vision.ssd.weights import WeightsError
 from vision.training.loop import train
-from vision.training.options import OptionError, parse_args
+from vision.training.options import parse_args
+
+PROG = "train_ssd.py"
 
 
 def main(argv=None) -> int:
-    try:
-        args, given = parse_args(argv)
-        train(args, given)
-    except (OptionError, DatasetError, WeightsError, ValueError) as error:
-        return fail("train_ssd.py", error)
-    return 0
+    def body() -> int:
+        train(*parse_args(argv))
+        return 0
+
+    return run_main(PROG, body, (OptionError, DatasetError, WeightsError, ValueError))
 
 
 if __name__ == "__main__":

@@ -117,3 +117,15 @@ def test_imagenet_weights_offline_is_a_clear_error(monkeypatch, tmp_path):
 def test_no_torchvision_weights_for_mobilenet_v1():
     with pytest.raises(WeightsError, match="no ImageNet weights"):
         load_imagenet_base_net(create_net("mb1-ssd", 3))
+
+
+def test_an_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
+    path = tmp_path / "locked.pth"
+    path.write_bytes(b"\x80")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(weights, "open", refuse, raising=False)  # root reads any file: refuse it here
+    with pytest.raises(WeightsError, match=r"locked.pth: cannot be read \(Permission denied\)$"):
+        load_weights(create_net("mb1-ssd", 3), str(path))

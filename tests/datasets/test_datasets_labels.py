@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from vision.datasets import (ConcatDetectionDataset, DatasetError, merge_class_names, open_dataset,
-                             open_datasets, read_class_order)
+                             open_datasets, read_class_order, read_dataset_labels)
 from datasets_helpers import make_voc, voc_object
 
 
@@ -46,3 +46,16 @@ def test_datasets_are_merged_by_class_name(shapes, tmp_path):
     assert target["image_id"] == last
     assert merged[last][1]["labels"].tolist() == target["labels"].tolist()
     assert merge_class_names([["a", "b"], ["c", "a"]]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04\x80\xff weights", b"star\x00\x01\n"])
+@pytest.mark.parametrize("read", [read_class_order, read_dataset_labels])
+def test_a_binary_file_is_not_a_class_list(tmp_path, read, content):
+    (tmp_path / "model.pth").write_bytes(content)
+    with pytest.raises(DatasetError, match="model.pth: not a text file of class names"):
+        read(tmp_path / "model.pth")
+
+
+def test_an_unreadable_class_list_names_the_reason(tmp_path):
+    with pytest.raises(DatasetError, match=r"cannot read the labels file \(Is a directory\)"):
+        read_class_order(tmp_path)

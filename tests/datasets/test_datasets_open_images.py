@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vision.datasets import DatasetError, OpenImagesDataset, open_dataset
+from vision.datasets import DatasetError, ImageReadError, OpenImagesDataset, open_dataset
 from datasets_helpers import make_open_images
 
 ROWS = [
@@ -25,6 +25,19 @@ def test_sorted_classes_and_normalized_boxes_in_pixels(tmp_path):
     assert target["boxes"].tolist() == [pytest.approx([10.0, 10.0, 50.0, 30.0])]
     assert target["labels"].tolist() == [2]
     assert dataset.target(1)["boxes"].tolist() == [pytest.approx([10.0, 10.0, 50.0, 30.0])]  # from the header
+
+
+def test_an_unreadable_image_has_no_size_and_no_item(tmp_path, caplog):
+    make_open_images(tmp_path, "validation", ROWS)
+    (tmp_path / "validation" / "img2.jpg").unlink()
+    (tmp_path / "validation" / "img3.jpg").write_bytes(b"")
+    dataset = open_dataset(tmp_path, "val")
+    with pytest.raises(ImageReadError, match="img2.jpg: No such file or directory"):
+        dataset.target(1)
+    with pytest.raises(ImageReadError, match="img3.jpg: not a readable image"):
+        dataset.image_size(2)
+    assert dataset[1] is None and dataset[2] is None and "skipping an unreadable image" in caplog.text
+    assert dataset.target(0)["size"] == (50, 100)
 
 
 def test_balance_data_repeats_rare_class_images_up_to_the_mean(tmp_path):

@@ -1,6 +1,8 @@
 """Ground truth built from a dataset that is not COCO (here VOC): difficult objects become crowd regions."""
 import os
 
+import cv2
+import numpy as np
 import pytest
 
 from eval_helpers import lively_net
@@ -55,3 +57,26 @@ def test_evaluate_model_on_voc_data(voc):
     assert set(metrics["voc"]["per_class"]) == {"person", "bus"}
     with pytest.raises(ValueError, match="3 classes with BACKGROUND, the net 6"):
         evaluate_model(lively_net(), voc)
+
+
+def open_images_tree(root):
+    """Open Images data (no sizes in the annotations): img1 is an image, img2 is missing, img3 is not an image."""
+    header = "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,ClassName"
+    rows = [f"{image_id},xclick,/m/0,1,0.1,0.5,0.2,0.6,0,0,{name}"
+            for image_id, name in [("img1", "Apple"), ("img2", "Apple"), ("img3", "Zebra")]]
+    (root / "validation").mkdir(parents=True)
+    (root / "sub-validation-annotations-bbox.csv").write_text("\n".join([header, *rows]) + "\n")
+    assert cv2.imwrite(str(root / "validation" / "img1.jpg"), np.zeros((50, 100, 3), np.uint8))
+    (root / "validation" / "img3.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def test_unreadable_images_are_skipped_with_a_warning_not_a_traceback(tmp_path, caplog):
+    dataset = open_dataset(open_images_tree(tmp_path / "oi"), "val")
+    truth = ground_truth(dataset)
+    assert truth.image_ids == [0, None, None]
+    assert truth.coco["images"] == [{"id": 0, "width": 100, "height": 50}]
+    assert [a["bbox"] for a in truth.coco["annotations"]] == [pytest.approx([10, 10, 40, 20])]
+    metrics = evaluate_model(lively_net(["BACKGROUND", "Apple", "Zebra"]), dataset, batch_size=2)
+    assert 0 <= metrics["coco"]["AP"] <= 1
+    assert "img2.jpg: file not found" in caplog.text and "img3.jpg: not a readable image" in caplog.text

@@ -115,3 +115,20 @@ def test_wrong_model_labels_are_refused(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ModelError, match=message):
         read_model_labels(str(path))
+
+
+def test_a_weights_file_given_as_labels_is_a_model_error(tmp_path, source):
+    path = save_checkpoint(tmp_path / "model.pth", source)
+    with pytest.raises(ModelError, match="model.pth: not a text file of class names"):
+        read_model_labels(str(path))
+    with pytest.raises(ModelError, match="model.pth: not a text file of class names"):
+        load_model(str(path), labels=str(path))
+
+
+def test_the_weights_file_is_read_once(tmp_path, source, monkeypatch):
+    path = save_checkpoint(tmp_path / "model.pth", source)
+    reads = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: reads.append(args[0]) or load(*args, **kwargs))
+    net, _ = load_model(str(path))
+    assert reads == [str(path)] and same_weights(net, source)

@@ -27,7 +27,7 @@ def shape(value_info):
 
 
 @pytest.mark.parametrize("name, resolution", EXPORTS)
-def test_export_follows_jetson_md_and_matches_pytorch(tmp_path, reference, name, resolution):
+def test_export_follows_the_detectnet_contract_and_matches_pytorch(tmp_path, reference, name, resolution):
     net = lively_net(name, resolution=resolution)
     with torch.no_grad():
         scores, _ = net(net_input(synthetic_image(), resolution, net.mean, net.std))
@@ -127,7 +127,7 @@ def test_stale_engines_are_those_of_this_model(tmp_path):
                                          str(model) + ".4.1.8602.GPU.FP32.engine"]
 
 
-def test_detectnet_command_is_the_jetson_md_form():
+def test_detectnet_command_is_the_readme_form():
     assert detectnet_command("models/fruit/ssd-mobilenet.onnx", "models/fruit/labels.txt") == (
         "detectnet --model=models/fruit/ssd-mobilenet.onnx --labels=models/fruit/labels.txt \\\n"
         "          --input-blob=input_0 --output-cvg=scores --output-bbox=boxes input.jpg output.jpg")

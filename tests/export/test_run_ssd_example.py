@@ -6,10 +6,12 @@ import re
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script, run_scripts,
                             save_checkpoint, write_labels)
 from vision.export.onnx_export import export_onnx, synthetic_image
+from vision.ssd.predictor import Detections
 
 NET = "mb3-small-ssd-lite"
 DETECTION = re.compile(r"^  (apple|banana|orange): [01]\.\d\d at \(-?\d+, -?\d+, -?\d+, -?\d+\)$",
@@ -77,6 +79,8 @@ def test_images_directory_and_video_are_annotated(runs, work, runtime):
         original, annotated = cv2.imread(str(image)), cv2.imread(str(output / image.name))
         assert annotated.shape == original.shape and not np.array_equal(annotated, original)
     assert frame_count(output / "clip.avi") == FRAMES
+    written = sorted(path.name for path in output.iterdir())
+    assert written == sorted([*(image.name for image in images), "clip.avi"])  # no temporary file left
 
 
 def test_onnx_finds_what_pytorch_finds(runs):
@@ -114,11 +118,37 @@ def test_onnx_model_and_labels_must_agree(work, capsys):
     (["model.pth", "labels.txt", "a.jpg", "--threshold", "1.5"], "--threshold must be in [0, 1)"),
     (["model.pth", "labels.txt", "a.jpg", "a.jpg", "--output", "notes.txt"], "must be a directory"),
     (["model.pth", "labels.txt", "a.jpg", "--output", "annotated"], "annotated: not an image file name"),
+    (["model.pth", "labels.txt", "a.jpg", "other"],
+     "a.jpg and other/a.jpg would both be written to run_ssd_example_output/a.jpg"),
 ])
 def test_input_errors_are_one_line(tmp_path, arguments, fragment):
     """Reported before the model is read: the model file here is empty."""
     for name in ("model.pth", "labels.txt", "notes.txt"):
         (tmp_path / name).write_text("")
     (tmp_path / "empty").mkdir()
-    cv2.imwrite(str(tmp_path / "a.jpg"), synthetic_image(60, 80))
+    (tmp_path / "other").mkdir()
+    for image in ("a.jpg", "other/a.jpg"):
+        cv2.imwrite(str(tmp_path / image), synthetic_image(60, 80))
     assert_one_line_error(run_script("run_ssd_example.py", NET, *arguments, cwd=tmp_path), 2, fragment)
+
+
+class FailsOnFrame:
+    """A detector that finds nothing, then fails on frame `failing`."""
+
+    def __init__(self, failing: int):
+        self.failing, self.frames = failing, 0
+
+    def predict(self, image):
+        if self.frames == self.failing:
+            raise RuntimeError("out of memory")
+        self.frames += 1
+        return Detections(torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64), torch.zeros(0))
+
+
+def test_a_video_cut_short_leaves_no_file(work, tmp_path, capsys):
+    script = load_script("run_ssd_example.py")
+    with pytest.raises(RuntimeError, match="out of memory"):
+        script.annotate_video(FailsOnFrame(FRAMES - 1), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
+    assert list(tmp_path.iterdir()) == []
+    script.annotate_video(FailsOnFrame(FRAMES), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
+    assert frame_count(tmp_path / "a.avi") == FRAMES and [path.name for path in tmp_path.iterdir()] == ["a.avi"]

@@ -1,12 +1,15 @@
 """fix_coco_annotations.py / vision.prep.fix_annotations on the real COCO subset (coco128)."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from prep_helpers import run_script
+from prep_helpers import REPO, run_script
 from vision.prep import PrepError
 from vision.prep.fix_annotations import fix_coco
 
@@ -111,3 +114,18 @@ def test_splits_with_different_categories_are_refused(tmp_path):
     with pytest.raises(PrepError, match="instances_val2017.json: its categories differ"):
         fix_coco(tmp_path)
     assert not (tmp_path / "annotations/instances_val2017.orig.json").exists()
+
+
+def test_labels_with_non_ascii_names_are_compared_as_utf8_whatever_the_locale(tmp_path):
+    """The file is written as UTF-8; read back in an ASCII locale it must still be found up to date."""
+    names = ["crème brûlée", "日本"]
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+    code = ("import sys; from pathlib import Path; from vision.prep.fix_annotations import write_labels; "
+            f"print(write_labels(Path(sys.argv[1]), {ascii(names)}, dry_run=True))")
+    env = dict(os.environ, LC_ALL="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0", PYTHONIOENCODING="utf-8",
+               PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", code, str(labels)], env=env, capture_output=True, text=True,
+                            encoding="utf-8")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{labels} up to date (2 classes)"

@@ -1,7 +1,9 @@
 """validate_image_files.py / vision.prep.validate on generated good and bad images."""
 
 import json
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -107,3 +109,18 @@ def test_usage_errors_exit_2(tmp_path):
     bad_json = run_script("validate_image_files.py", "--path", tmp_path, "--annotations", tmp_path / "bad.json")
     assert bad_json.returncode == 2
     assert "bad.json: not valid JSON" in bad_json.stderr and "Traceback" not in bad_json.stderr
+
+
+def test_every_format_training_reads_is_checked(tmp_path):
+    """TIFF and WebP too, not only the JPEG, PNG and BMP of the COCO downloads."""
+    pixels = np.random.default_rng(8).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    good = {name: cv2.imencode(Path(name).suffix, pixels)[1].tobytes()
+            for name in ("scan.tif", "scan.TIFF", "photo.webp", "photo.bmp")}
+    bad = {"cut.tif": good["scan.tif"][:60], "cut.webp": good["photo.webp"][:30]}
+    directory = tmp_path / "images"
+    directory.mkdir()
+    for name, data in {**good, **bad}.items():
+        (directory / name).write_bytes(data)
+    result = validate_directory(directory, num_workers=1)
+    assert result.checked == len(good) + len(bad)
+    assert sorted(rel for rel, _ in result.invalid) == sorted(bad)

@@ -127,6 +127,39 @@ def test_unusable_datasets_are_one_line_errors(tmp_path, capsys, make_dataset, m
     assert message in error and error.count("\n") == 1 and not (tmp_path / "model").exists()
 
 
+def one_line_error(capsys) -> str:
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error, error
+    return error
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "gpu"], "--device gpu: not a device"),
+    (["--keep-checkpoints", "-1"], "--keep-checkpoints cannot be negative, got -1"),
+    (["--max-steps-per-epoch", "0"], "--max-steps-per-epoch must be at least 1, got 0"),
+])
+def test_wrong_values_are_one_line_errors_in_process(shapes, tmp_path, capsys, argv, message):
+    assert train_ssd.main(options(shapes, tmp_path / "model", *argv)) == 2
+    assert message in one_line_error(capsys) and not (tmp_path / "model").exists()
+
+
+def test_a_model_dir_that_cannot_be_made_is_a_one_line_error(shapes, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    model_dir = tmp_path / "file" / "model"
+    assert train_ssd.main(options(shapes, model_dir)) == 2
+    assert one_line_error(capsys) == f"train_ssd.py: error: {model_dir}: Not a directory\n"
+
+
+def test_resuming_without_a_training_checkpoint_needs_the_data(tmp_path, capsys):
+    plain = tmp_path / "plain.pth"
+    torch.save(create_net("mb1-ssd-lite", 3).state_dict(), plain)
+    for resume in ("auto", str(plain)):  # no checkpoint in the model dir; one without the run's options
+        argv = ["--resume", resume, "--model-dir", str(tmp_path / "empty"), "--log-level", "error"]
+        assert train_ssd.main(argv) == 2
+        assert f"--resume {resume}: no training checkpoint to take the data from; give it with --datasets PATH" \
+            in one_line_error(capsys)
+
+
 def test_resuming_under_another_net_is_a_one_line_error(shapes, tmp_path, capsys):
     assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1")) == 0
     capsys.readouterr()

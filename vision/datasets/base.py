@@ -22,7 +22,8 @@ class DetectionDataset(Dataset):
     collate function drops and counts it):
       image   uint8 [3, H, W] RGB
       target  boxes float32 [G, 4] pixel corners (x1, y1, x2, y2), labels int64 [G] (1..K),
-              difficult bool [G] (not training targets; kept for evaluation), image_id int.
+              difficult bool [G] (not training targets; kept for evaluation), image_id int,
+              size (height, width).
     `class_names[label]` is the name of a label; class_names[0] is BACKGROUND.
     """
 
@@ -54,19 +55,28 @@ class DetectionDataset(Dataset):
         return image, self._target(index, image.shape[1], image.shape[2])
 
     def target(self, index: int) -> dict:
-        """The ground truth of one image without decoding it (for evaluation)."""
+        """The ground truth of one image without decoding it (for evaluation). ImageReadError when
+        its size is needed from the file and the file cannot be read: its item is None then too."""
         return self._target(index, *self.image_size(index))
 
     def image_path(self, index: int) -> Path:
         return self.image_dir / str(self.table.files[index])
 
+    def image_id(self, index: int) -> int:
+        return int(self.table.image_ids[index]) if self.ids_from_file else index
+
     def image_size(self, index: int) -> tuple[int, int]:
-        """(height, width): from the annotations, else from the image file's header."""
+        """(height, width): from the annotations, else from the image file's header (ImageReadError
+        when it cannot be read, as load_image)."""
         height, width = (int(value) for value in self.table.sizes[index])
         if height > 0 and width > 0:
             return height, width
-        with Image.open(self.image_path(index)) as image:
-            return image.height, image.width
+        path = self.image_path(index)
+        try:
+            with Image.open(path) as image:
+                return image.height, image.width
+        except OSError as error:  # PIL's UnidentifiedImageError included
+            raise ImageReadError(f"{path}: {error.strerror or 'not a readable image'}") from None
 
     def map_classes(self, class_order: list[str]) -> None:
         """Relabel by name: label i becomes class_order[i - 1]; other classes are warned about, skipped."""
@@ -89,12 +99,12 @@ class DetectionDataset(Dataset):
         boxes[:, 0::2].clamp_(0, width)  # annotation sizes can disagree with the image
         boxes[:, 1::2].clamp_(0, height)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        image_id = int(self.table.image_ids[index]) if self.ids_from_file else index
         return {
             "boxes": boxes[keep],
             "labels": torch.tensor(self.table.labels[rows])[keep],
             "difficult": torch.tensor(self.table.difficult[rows])[keep],
-            "image_id": image_id,
+            "image_id": self.image_id(index),
+            "size": (height, width),
         }
 
     def _pixel_boxes(self, rows: slice, height: int, width: int) -> np.ndarray:

@@ -6,5 +6,3 @@ class DatasetError(Exception):
 
     def __init__(self, path, problem: str):
         super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem

@@ -8,7 +8,7 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as F
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from vision.utils.fileio import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS  # re-exported for the dataset readers
 
 
 class ImageReadError(Exception):

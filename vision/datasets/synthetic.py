@@ -8,12 +8,13 @@ blobs; some images hold no object. Every image comes from its own seed, so the o
 byte for byte, on every run; a thousand images take a few seconds.
 """
 import argparse
-import json
 import math
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from vision.utils.fileio import atomic_write_image, atomic_write_json
 
 # name -> category id; the gaps are deliberate, so that readers must map ids to labels.
 CATEGORIES = {"circle": 3, "square": 7, "triangle": 11, "star": 13, "ring": 19}
@@ -36,8 +37,8 @@ def generate(out, train_count: int = 400, val_count: int = 80, image_size: int =
             rng = np.random.default_rng([seed, split_index, index])
             image, objects = draw_image(rng, image_size)
             file_name = f"{index + 1:06d}.jpg"
-            cv2.imwrite(str(out / split / file_name), image[:, :, ::-1],
-                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            atomic_write_image(out / split / file_name, image[:, :, ::-1],
+                               (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
             images.append({"id": index + 1, "file_name": file_name, "width": image_size,
                            "height": image_size})
             for name, (x1, y1, x2, y2) in objects:
@@ -49,7 +50,7 @@ def generate(out, train_count: int = 400, val_count: int = 80, image_size: int =
         categories = [{"id": category_id, "name": name, "supercategory": "shape"}
                       for name, category_id in CATEGORIES.items()]
         document = {"images": images, "annotations": annotations, "categories": categories}
-        (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(document), encoding="utf-8")
+        atomic_write_json(out / "annotations" / f"instances_{split}.json", document)
     return out
 
 

@@ -4,8 +4,9 @@ Kept free of torch at import, so that mistakes in the options are reported at on
 """
 import logging
 import os
+from pathlib import Path
 
-from vision.cli import OneLineParser, fail
+from vision.cli import OneLineParser, OptionError, boolean, fail, resolve_device, run_main
 
 from .coco_metrics import BACKENDS
 from .errors import EvaluationError
@@ -62,14 +63,6 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def boolean(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "y"):
-        return True
-    if text.lower() in ("0", "false", "no", "n"):
-        return False
-    raise ValueError(text)
-
-
 def check_args(args) -> str | None:
     """The first problem with the options, or None."""
     sources = [name for name in ("trained_model", "onnx", "detections") if getattr(args, name)]
@@ -113,14 +106,16 @@ def main(argv=None) -> int:
     if problem:
         return fail(PROG, problem)
     logging.basicConfig(format=f"{PROG}: %(levelname)s: %(message)s", level=logging.WARNING)
-    try:
-        if args.detections:
-            from .scoring import run_on_detections  # here: it loads OpenCV and matplotlib
-            lines = run_on_detections(args)
-        else:
-            lines = _run_on_model(args)
-    except EvaluationError as error:
-        return fail(PROG, " ".join(str(error).split()))
+    return run_main(PROG, lambda: _evaluate(args), (EvaluationError, OptionError))
+
+
+def _evaluate(args) -> int:
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)  # a wrong --output-dir fails before the slow part
+    if args.detections:
+        from .scoring import run_on_detections  # here: it loads OpenCV and matplotlib
+        lines = run_on_detections(args)
+    else:
+        lines = _run_on_model(args)
     print("\n".join(lines))
     return 0
 
@@ -131,22 +126,9 @@ def _run_on_model(args) -> list[str]:
     from vision.ssd.loading import ModelError
 
     from .runner import run_on_model
-    args.device = _device(args.device, args.use_cuda)
+    args.device = resolve_device(args.device, args.use_cuda)
     args.nms_method = "detectnet" if args.jetson else args.nms_method or "hard"
     try:
         return run_on_model(args)
     except (DatasetError, ModelError) as error:
         raise EvaluationError(str(error)) from None
-
-
-def _device(name: str | None, use_cuda: bool):
-    import torch
-    if name is None:
-        return torch.device("cuda" if use_cuda and torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise EvaluationError(f"--device {name}: not a device (cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EvaluationError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return device

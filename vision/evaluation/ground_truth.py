@@ -6,14 +6,16 @@ official evaluation does); VOC and Open Images data get one built in memory from
 """
 from dataclasses import dataclass
 
-from .errors import EvaluationError
+from vision.datasets import ImageReadError
 from vision.utils.jsonfile import JsonReadError, read_json
+
+from .errors import EvaluationError
 
 
 @dataclass
 class GroundTruth:
     coco: dict                        # COCO instances: images, annotations, categories
-    image_ids: list[int]              # the image id of each dataset position
+    image_ids: list[int | None]       # the image id of each dataset position (None: unreadable, never scored)
     category_of_label: dict[int, int]  # model label -> category id, for the labels the data can score
 
 
@@ -21,11 +23,11 @@ def ground_truth(dataset) -> GroundTruth:
     """The ground truth of a dataset whose labels are the model's (class_names, BACKGROUND first)."""
     category_of_label = getattr(dataset, "label_to_category_id", None)  # CocoDataset's
     if category_of_label is not None:
-        image_ids = [dataset.target(index)["image_id"] for index in range(len(dataset))]
+        image_ids = [dataset.image_id(index) for index in range(len(dataset))]
         return GroundTruth(read_annotations(dataset.annotation_file), image_ids, category_of_label)
-    coco = _instances(dataset)
+    coco, image_ids = _instances(dataset)
     labels = range(1, len(dataset.class_names))
-    return GroundTruth(coco, [image["id"] for image in coco["images"]], {label: label for label in labels})
+    return GroundTruth(coco, image_ids, {label: label for label in labels})
 
 
 def read_annotations(path) -> dict:
@@ -70,11 +72,17 @@ def _check_annotation(annotation: dict, image_ids: set, category_ids: set, sourc
     annotation.setdefault("iscrowd", 0)
 
 
-def _instances(dataset) -> dict:
-    images, annotations = [], []
+def _instances(dataset) -> tuple[dict, list[int | None]]:
+    """The COCO instances of the dataset, and the image id of each position."""
+    images, annotations, image_ids = [], [], []
     for index in range(len(dataset)):
-        target = dataset.target(index)
-        height, width = dataset.image_size(index)
+        try:
+            target = dataset.target(index)
+        except ImageReadError:  # its size is unknown; inference skips the image too, with a warning
+            image_ids.append(None)
+            continue
+        height, width = target["size"]
+        image_ids.append(target["image_id"])
         images.append({"id": target["image_id"], "width": width, "height": height})
         for box, label, difficult in zip(target["boxes"].tolist(), target["labels"].tolist(),
                                          target["difficult"].tolist()):
@@ -83,4 +91,4 @@ def _instances(dataset) -> dict:
                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
                                 "iscrowd": int(difficult)})
     categories = [{"id": label, "name": name} for label, name in enumerate(dataset.class_names) if label > 0]
-    return {"images": images, "annotations": annotations, "categories": categories}
+    return {"images": images, "annotations": annotations, "categories": categories}, image_ids

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vision.datasets import TransformedDataset, collate_samples
-from vision.export.contract import INPUT_NAME, OUTPUT_NAMES
+from vision.export import onnx_detector
+from vision.export.contract import ExportError
 from vision.ssd.nets import NETS
 from vision.ssd.predictor import NMS_IOU_THRESHOLD, TOP_K, Detections, select_detections
 from vision.transforms import SSDEvalTransform
@@ -23,6 +24,7 @@ from vision.transforms import SSDEvalTransform
 from . import jetson
 from .errors import EvaluationError
 from .results import Results
+
 
 @dataclass
 class Pipeline:
@@ -74,38 +76,14 @@ def _pipeline(resolution, normalize, forward, select, device, emulate_jetson: bo
     return Pipeline(SSDEvalTransform(resolution), normalize, forward, select, device)
 
 
-class OnnxModel:
-    """An .onnx file of the export contract run by onnxruntime: input_0 -> scores, boxes."""
+class OnnxModel(onnx_detector.OnnxModel):
+    """The export's model (see vision.export.onnx_detector), its load errors reported as eval_ssd.py's."""
 
     def __init__(self, path: str):
-        import onnxruntime  # imported here: only --onnx needs it
         try:
-            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own types for missing and unreadable files
-            raise EvaluationError(f"{path}: cannot be loaded by onnxruntime ({_first_line(error)})") from None
-        shapes = {item.name: item.shape for item in self.session.get_inputs() + self.session.get_outputs()}
-        missing = [name for name in (INPUT_NAME, *OUTPUT_NAMES) if name not in shapes]
-        if missing:
-            raise EvaluationError(f"{path}: has no {', '.join(missing)}; is it an export of onnx_export.py?")
-        batch, _, height, width = shapes[INPUT_NAME]
-        if not isinstance(height, int) or height != width:
-            raise EvaluationError(f"{path}: input {INPUT_NAME} is {height}x{width}, not a fixed square size")
-        self.batch_size = batch if isinstance(batch, int) else None  # None: any batch size
-        self.resolution = height
-        self.num_classes = shapes[OUTPUT_NAMES[0]][-1]
-
-    def __call__(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        array = inputs.cpu().numpy()
-        step = self.batch_size or len(array)
-        parts = [self._run(array[start:start + step]) for start in range(0, len(array), step)]
-        return tuple(torch.from_numpy(np.concatenate(outputs)[:len(array)]) for outputs in zip(*parts))
-
-    def _run(self, chunk: np.ndarray) -> list[np.ndarray]:
-        padding = (self.batch_size or len(chunk)) - len(chunk)  # a static batch takes exactly its size
-        if padding:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], padding, axis=0)])
-        scores, boxes = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
-        return [scores[:len(chunk) - padding], boxes[:len(chunk) - padding]]
+            super().__init__(path)
+        except ExportError as error:
+            raise EvaluationError(str(error)) from None
 
 
 @torch.no_grad()
@@ -141,8 +119,3 @@ def collect(predictions: Iterator[tuple[int, Detections]], image_ids: list[int],
         parts.append(Results.from_corners(np.full(len(scores), image_ids[position]), category_ids[keep], boxes,
                                           scores))
     return Results.concat(parts), positions
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]

@@ -1,5 +1,5 @@
-"""What jetson-inference's detectNet does around an exported SSD (JETSON.md), to predict the accuracy
-users will see on the device.
+"""What jetson-inference's detectNet does around an exported SSD (README.md, "Export to ONNX and run on
+a Jetson"), to predict the accuracy users will see on the device.
 
 Pre-processing: a nearest-neighbour stretch of the whole image to SxS, then (px/255 - 0.5)/0.5.
 Post-processing (detectNet::postProcessSSD_ONNX and clusterDetections): each prior gives at most one

@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vision.utils.fileio import atomic_write_image, staged_path
+
 from .voc_metrics import Curve
 
 TRUE_COLOR = (0, 200, 0)         # RGB: ground truth
@@ -36,7 +38,8 @@ def plot_curves(directory: Path, curves: dict[str, Curve], overall: Curve, iou_t
         line.set_data(curve.recall, curve.precision)
         axes.set_title(f"{title}, {curve.ground_truth} boxes", fontsize="medium")
         paths.append(directory / f"{file_name}.png")
-        figure.savefig(paths[-1])
+        with staged_path(paths[-1]) as staging:
+            figure.savefig(staging)
     return paths
 
 
@@ -54,7 +57,7 @@ def draw_boxes(image: np.ndarray, true_boxes, predicted: list[tuple[list[float],
 
 def save_image(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    atomic_write_image(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 def _rectangle(canvas: np.ndarray, box, color) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import EvaluationError
-from vision.utils.fileio import atomic_write_text
+from vision.utils.fileio import atomic_write_json
 from vision.utils.jsonfile import JsonReadError, read_json
 
 # Written values are rounded (a COCO val2017 run writes about a million detections), and the metrics
@@ -64,7 +64,7 @@ class Results:
 
 
 def write_results(path, results: Results) -> None:
-    atomic_write_text(path, json.dumps(results.to_coco(), separators=(",", ":")))
+    atomic_write_json(path, results.to_coco())
 
 
 def read_results(path) -> Results:

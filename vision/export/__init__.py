@@ -3,6 +3,5 @@
 contract       the graph's names and opsets, which checkpoint to export, stale TensorRT engines, the
                detectnet command (no torch import, so command-line mistakes are answered at once)
 onnx_export    export_onnx, verify_onnx, export_verified
-onnx_detector  detections from an exported model through onnxruntime
-cli            one-line errors for onnx_export.py and run_ssd_example.py
+onnx_detector  an exported model run by onnxruntime (OnnxModel), and detections from it (OnnxDetector)
 """

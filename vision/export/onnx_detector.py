@@ -1,6 +1,5 @@
-"""Detections from an exported model through onnxruntime, preprocessed as the Predictor does."""
+"""An exported model run by onnxruntime, and detections from it preprocessed as the Predictor does."""
 import numpy as np
-import onnxruntime
 import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as F
@@ -17,6 +16,41 @@ def net_input(image: np.ndarray, resolution: int, mean: Tensor, std: Tensor) -> 
     return ((resized.float() - mean.view(3, 1, 1)) / std.view(3, 1, 1)).unsqueeze(0)
 
 
+class OnnxModel:
+    """An .onnx file of the export contract run by onnxruntime: input_0 -> scores, boxes."""
+
+    def __init__(self, path: str):
+        import onnxruntime  # imported here: only --onnx needs it
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types for missing and unreadable files
+            raise ExportError(f"{path}: cannot be loaded by onnxruntime ({_first_line(error)})") from None
+        shapes = {item.name: item.shape for item in self.session.get_inputs() + self.session.get_outputs()}
+        missing = [name for name in (INPUT_NAME, *OUTPUT_NAMES) if name not in shapes]
+        if missing:
+            raise ExportError(f"{path}: has no {', '.join(missing)}; is it an export of onnx_export.py?")
+        batch, _, height, width = shapes[INPUT_NAME]
+        if not isinstance(height, int) or height != width:
+            raise ExportError(f"{path}: input {INPUT_NAME} is {height}x{width}, not a fixed square size")
+        self.batch_size = batch if isinstance(batch, int) else None  # None: any batch size (a symbolic one)
+        self.resolution = height
+        self.num_classes = shapes[OUTPUT_NAMES[0]][-1]
+
+    def __call__(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores [B,N,C] and corner boxes [B,N,4] for float inputs [B,3,S,S] of any batch size."""
+        array = inputs.cpu().numpy()
+        step = self.batch_size or len(array)
+        parts = [self._run(array[start:start + step]) for start in range(0, len(array), step)]
+        return tuple(torch.from_numpy(np.concatenate(outputs)) for outputs in zip(*parts))
+
+    def _run(self, chunk: np.ndarray) -> list[np.ndarray]:
+        padding = (self.batch_size or len(chunk)) - len(chunk)  # a static batch takes exactly its size
+        if padding:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], padding, axis=0)])
+        scores, boxes = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
+        return [scores[:len(chunk) - padding], boxes[:len(chunk) - padding]]
+
+
 class OnnxDetector:
     """Runs an exported .onnx file; `net_name` gives the mean/std the net was trained with."""
 
@@ -24,26 +58,16 @@ class OnnxDetector:
         config = NETS.get(net_name)
         if config is None:
             raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
-        try:
-            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types for unreadable files
-            raise ExportError(f"{path}: cannot be loaded by onnxruntime ({_first_line(error)})") from None
-        shapes = {item.name: item.shape for item in self.session.get_inputs() + self.session.get_outputs()}
-        missing = [name for name in (INPUT_NAME, *OUTPUT_NAMES) if name not in shapes]
-        if missing:
-            raise ExportError(f"{path}: has no {', '.join(missing)}; is it an export of onnx_export.py?")
-        self.batch_size, _, self.resolution, _ = shapes[INPUT_NAME]
-        self.num_classes = shapes[OUTPUT_NAMES[0]][-1]
+        self.model = OnnxModel(path)
+        self.num_classes = self.model.num_classes
         self.mean = torch.tensor(config.mean)
         self.std = torch.full((3,), float(config.std))
         self.score_threshold = score_threshold
 
     def predict(self, image: np.ndarray) -> Detections:
         """Detections for one uint8 RGB HWC image, boxes in its pixels."""
-        batch = net_input(image, self.resolution, self.mean, self.std).repeat(self.batch_size, 1, 1, 1)
-        scores, boxes = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch.numpy()})
-        return select_detections(torch.from_numpy(scores[0]), torch.from_numpy(boxes[0]), image.shape[:2],
-                                 self.score_threshold)
+        scores, boxes = self.model(net_input(image, self.model.resolution, self.mean, self.std))
+        return select_detections(scores[0], boxes[0], image.shape[:2], self.score_threshold)
 
 
 def _first_line(error: Exception) -> str:

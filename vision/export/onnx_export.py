@@ -1,11 +1,11 @@
-"""Export an SSD to the ONNX graph that jetson-inference's detectNet loads (JETSON.md), and check it.
+"""Export an SSD to the ONNX graph that jetson-inference's detectNet loads, and check it (README.md,
+"Export to ONNX and run on a Jetson").
 
 The graph takes the normalized input `input_0` [B,3,S,S] and gives `scores` [B,N,C] (softmaxed) and
 `boxes` [B,N,4] (normalized corner form), with the priors as constants, no NMS and static shapes.
 """
 import contextlib
 import inspect
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ import torch
 from vision.export.contract import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, ExportError, check_opset
 from vision.export.onnx_detector import net_input
 from vision.ssd.ssd import SSD
+from vision.utils.fileio import staged_path
 
 RTOL, ATOL = 1e-4, 1e-5
 DETECTNET_SCALE = 127.5  # detectNet feeds (px/255 - 0.5)/0.5, that is (px - 127.5)/127.5
@@ -54,10 +55,10 @@ def export_onnx(net: SSD, path: str, batch_size: int = 1, opset: int = DEFAULT_O
         raise ExportError(f"batch size must be at least 1, got {batch_size}")
     size = net.resolution
     example = torch.zeros(batch_size, 3, size, size, device=net.priors.device)
-    with _staged(path) as staging, _test_mode(net), warnings.catch_warnings():
+    with staged_path(path) as staging, _test_mode(net), warnings.catch_warnings():
         # The TorchScript exporter is deprecated upstream; we choose it on purpose (see _TORCHSCRIPT).
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(net, example, staging, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+        torch.onnx.export(net, example, str(staging), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
                           opset_version=opset, do_constant_folding=True, **_TORCHSCRIPT)
 
 
@@ -65,9 +66,9 @@ def export_verified(net: SSD, path: str, image: np.ndarray, batch_size: int = 1,
                     opset: int = DEFAULT_OPSET) -> dict[str, Difference]:
     """export_onnx and verify_onnx; `path` is written only when onnxruntime agrees with PyTorch,
     else VerificationError (an earlier file there stays)."""
-    with _staged(path) as staging:
-        export_onnx(net, staging, batch_size, opset)
-        differences = verify_onnx(net, staging, image)
+    with staged_path(path) as staging:
+        export_onnx(net, str(staging), batch_size, opset)
+        differences = verify_onnx(net, str(staging), image)
         if not all(difference.ok for difference in differences.values()):
             raise VerificationError(path, differences)
     return differences
@@ -120,18 +121,6 @@ def synthetic_image(height: int = 360, width: int = 480) -> np.ndarray:
                          [width * 3 // 4, height * 2 // 3]])
     cv2.fillPoly(image, [triangle], (250, 230, 30))
     return image
-
-
-@contextlib.contextmanager
-def _staged(path: str):
-    """A temporary path beside `path`, renamed to it if the block succeeds, removed if not."""
-    staging = f"{path}.{os.getpid()}.tmp"
-    try:
-        yield staging
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
 
 
 @contextlib.contextmanager

@@ -9,9 +9,11 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from vision.utils.fileio import atomic_write_json
+
 from . import PrepError
 from .download import download, part_path
-from .fileio import atomic_write_json, ensure_free_space, format_bytes
+from .fileio import ensure_free_space, format_bytes
 
 OFFICIAL_HOST = "images.cocodataset.org"
 DEFAULT_BASE_URL = f"http://{OFFICIAL_HOST}"

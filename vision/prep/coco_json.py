@@ -3,7 +3,9 @@
 from pathlib import Path
 
 from . import PrepError
-from .fileio import atomic_write_json, backup_once, load_json
+from vision.utils.fileio import atomic_write_json
+
+from .fileio import backup_once, load_json
 
 
 def load_instances(path: Path, required=("images", "annotations", "categories")) -> dict:

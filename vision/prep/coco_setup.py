@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Callable
 
 from .coco_download import DEFAULT_BASE_URL, download_coco
-from .fileio import atomic_write_json
+from vision.utils.fileio import atomic_write_json
 from .fix_annotations import fix_coco, instances_path
 from .validate import validate_directory
 

@@ -1,19 +1,11 @@
-"""Data-preparation file helpers: JSON writes and loads with one-line errors, backups, disk space."""
+"""Data-preparation file helpers: JSON loads with one-line errors, backups, disk space."""
 
-import json
-import os
 import shutil
 from pathlib import Path
 
 from . import PrepError
-from vision.utils.fileio import atomic_write_text
+from vision.utils.fileio import staged_path
 from vision.utils.jsonfile import JsonReadError, read_json
-
-
-def atomic_write_json(path: Path, obj, indent: int | None = None) -> None:
-    # Compact by default: COCO annotation files are hundreds of MB and are read by programs.
-    separators = None if indent else (",", ":")
-    atomic_write_text(path, json.dumps(obj, indent=indent, separators=separators) + "\n")
 
 
 def backup_path(path: Path) -> Path:
@@ -26,9 +18,8 @@ def backup_once(path: Path) -> Path:
     """Copy path to its .orig backup unless a backup exists (it then holds the true original)."""
     backup = backup_path(path)
     if not backup.exists():
-        tmp = backup.with_name(f".{backup.name}.tmp")
-        shutil.copy2(path, tmp)
-        os.replace(tmp, backup)
+        with staged_path(backup) as staging:
+            shutil.copy2(path, staging)
     return backup
 
 

@@ -128,7 +128,7 @@ def move_images(image_dir: Path, file_names: list[str], destination: Path) -> No
 def write_labels(path: Path, names: list[str], dry_run: bool) -> str:
     """labels.txt: class names in label order, one per line; BACKGROUND (label 0) is implied."""
     text = "".join(f"{name}\n" for name in names)
-    if path.exists() and path.read_text() == text:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
         return f"{path} up to date ({len(names)} classes)"
     if dry_run:
         return f"dry run, nothing written: would write {path} ({len(names)} classes)"

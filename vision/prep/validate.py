@@ -7,20 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import imageio.v3 as imageio
 import numpy as np
-import skimage.io
 from tqdm import tqdm
+
+from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_json
 
 from . import PrepError
 from .coco_json import load_instances, remove_images, save_instances
-from .fileio import atomic_write_json
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
 
 def check_image(path: str) -> str | None:
-    """Why the image at path is unusable, or None when OpenCV and scikit-image both decode it fully."""
+    """Why the image at path is unusable, or None when OpenCV and Pillow both decode it fully."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -34,11 +34,13 @@ def check_image(path: str) -> str | None:
     if image is None or image.size == 0:
         return "OpenCV cannot decode it"
     try:
-        image = skimage.io.imread(path)
-    except Exception as e:  # imageio and its plugins raise many exception types for bad files
-        return f"scikit-image cannot decode it: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        # Pillow for every format, as scikit-image's imread uses it for all but TIFF; for TIFF it takes
+        # tifffile, which cannot decode the LZW compression that OpenCV writes without `imagecodecs`.
+        image = imageio.imread(path, plugin="pillow")
+    except Exception as e:  # Pillow raises many exception types for bad files
+        return f"Pillow cannot decode it: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
     if image.ndim not in (2, 3) or image.size == 0:
-        return f"scikit-image decodes it to an unusable array of shape {image.shape}"
+        return f"Pillow decodes it to an unusable array of shape {image.shape}"
     return None
 
 
@@ -60,7 +62,7 @@ def report_path(directory: Path) -> Path:
 
 
 def list_images(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def validate_directory(directory: Path, num_workers: int | None = None, delete: bool = False,

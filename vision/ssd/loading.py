@@ -9,13 +9,12 @@ import logging
 import os
 from collections.abc import Sequence
 
-from torch import Tensor
-
+from vision.datasets.errors import DatasetError
+from vision.datasets.labels import BACKGROUND, read_label_lines
 from vision.ssd import DEFAULT_RESOLUTION, create_net
 from vision.ssd.ssd import SSD
-from vision.ssd.weights import WeightsError, load_weights, read_checkpoint, strip_wrapper_prefixes
+from vision.ssd.weights import WeightsError, class_count, load_content, read_checkpoint, strip_wrapper_prefixes
 
-BACKGROUND = "BACKGROUND"
 DEFAULT_NET = "mb1-ssd"  # what the earlier tools assumed when --net was not given
 
 log = logging.getLogger(__name__)
@@ -29,8 +28,10 @@ def read_model_labels(path: str) -> list[str]:
     """A model's labels.txt: BACKGROUND on the first line, then one class per line, no blank lines."""
     if not os.path.isfile(path):
         raise ModelError(f"{path}: no such labels file (the model dir's labels.txt, BACKGROUND first)")
-    with open(path, encoding="utf-8") as file:
-        names = [line.strip() for line in file.read().splitlines()]
+    try:
+        names = read_label_lines(path)
+    except DatasetError as error:
+        raise ModelError(str(error)) from None
     _check_model_labels(names, path)
     return names
 
@@ -75,7 +76,7 @@ def load_model(path: str, net: str | None = None, labels: str | Sequence[str] | 
     with _as_model_error(path):
         model = create_net(name, len(names), resolution, is_test=True, width_mult=width_mult)
         _check_state(path, strip_wrapper_prefixes(saved["model"]), model, names, labels)
-        load_weights(model, path)
+        load_content(model, content, path)
     if assumed_resolution:  # warned only now: a file that does not load gets its one-line error alone
         log.warning("%s does not record the resolution it was trained at: using %d; pass its training "
                     "resolution (--resolution) if it was another", path, DEFAULT_RESOLUTION)
@@ -124,14 +125,9 @@ def _check_state(path: str, state: dict, model: SSD, names: list[str], labels) -
     """Refuse what load_weights would accept with a warning: a model needs trained heads for its classes."""
     if not any(key.startswith("classification_headers.") for key in state):
         raise ModelError(f"{path}: holds no detection heads (a base-net file?); pass a trained model")
-    level = len(model.classification_headers) - 1
-    prefix = f"classification_headers.{level}."
-    # The last key of a head is its final convolution's bias: anchors x classes values.
-    bias = [key for key in model.state_dict() if key.startswith(prefix) and key.endswith(".bias")][-1]
-    anchors = model.specs[level].anchors_per_location
-    saved_bias = state.get(bias)
-    if isinstance(saved_bias, Tensor) and saved_bias.shape[0] != anchors * len(names):
-        raise ModelError(_class_count_message(path, saved_bias.shape[0] // anchors, names, labels))
+    saved_classes = class_count(state, model)
+    if saved_classes not in (None, len(names)):
+        raise ModelError(_class_count_message(path, saved_classes, names, labels))
 
 
 def _class_count_message(path: str, saved_classes: int, names: list[str], labels) -> str:

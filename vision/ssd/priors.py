@@ -23,8 +23,8 @@ class PriorSpec:
         return 2 + 2 * len(self.aspect_ratios)
 
 
-def generate_priors(specs: list[PriorSpec], image_size: int, clamp: bool = True) -> Tensor:
-    """Center-form priors (cx, cy, w, h), normalized to the image, float32 [N, 4]."""
+def generate_priors(specs: list[PriorSpec], image_size: int) -> Tensor:
+    """Center-form priors (cx, cy, w, h), normalized to the image and clamped to [0, 1], float32 [N, 4]."""
     levels = []
     for spec in specs:
         scale = image_size / spec.shrinkage
@@ -36,8 +36,7 @@ def generate_priors(specs: list[PriorSpec], image_size: int, clamp: bool = True)
         level = torch.cat([centers.unsqueeze(1).expand(count, len(sizes), 2),
                            sizes.unsqueeze(0).expand(count, len(sizes), 2)], dim=2)
         levels.append(level.reshape(-1, 4))
-    priors = torch.cat(levels).float()
-    return priors.clamp_(0.0, 1.0) if clamp else priors
+    return torch.cat(levels).float().clamp_(0.0, 1.0)
 
 
 def _anchor_sizes(spec: PriorSpec) -> Tensor:

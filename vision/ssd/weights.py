@@ -39,7 +39,11 @@ def read_checkpoint(path: str) -> dict:
     """The raw content of a .pth file: a state_dict or a checkpoint dict."""
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: no such file")
-    if not _looks_like_torch_file(path):
+    try:
+        torch_file = _looks_like_torch_file(path)
+    except OSError as error:
+        raise WeightsError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not torch_file:
         raise WeightsError(f"{path}: not a PyTorch weights file")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
@@ -56,7 +60,11 @@ def read_checkpoint(path: str) -> dict:
 
 def load_weights(net: SSD, path: str) -> str:
     """Load `path` into `net`; returns a one-line description of what was loaded."""
-    content = read_checkpoint(path)
+    return load_content(net, read_checkpoint(path), path)
+
+
+def load_content(net: SSD, content: dict, path: str) -> str:
+    """Load what read_checkpoint(path) gave into `net` (for callers that read the file already)."""
     if "model" in content and isinstance(content["model"], dict):
         saved_net = content.get("net")
         if saved_net and saved_net != net.net_name:
@@ -110,7 +118,7 @@ def _load_ssd(net: SSD, state: dict, path: str) -> str:
     if not heads:
         net.load_state_dict(state)
         return f"loaded {path}"
-    saved_classes = _class_count(state, net)
+    saved_classes = class_count(state, net)
     kept = {key: value for key, value in state.items() if not key.startswith("classification_headers.")}
     net.load_state_dict(kept, strict=False)
     init_head_weights(net.classification_headers)
@@ -151,12 +159,13 @@ def strip_wrapper_prefixes(state: dict) -> dict:
     return out
 
 
-def _class_count(state: dict, net: SSD) -> int:
-    """Classes the checkpoint was trained for, from its first classification head's output channels."""
+def class_count(state: dict, net: SSD) -> int | None:
+    """Classes (BACKGROUND included) a state_dict for `net`'s kind of net was trained for, from its
+    first classification head's output channels; None when it has no such head."""
     head = net.classification_headers[0]
     conv = [name for name, module in head.named_modules() if isinstance(module, nn.Conv2d)][-1]
-    key = ".".join(part for part in ("classification_headers.0", conv, "weight") if part)
-    return state[key].shape[0] // net.specs[0].anchors_per_location
+    weight = state.get(".".join(part for part in ("classification_headers.0", conv, "weight") if part))
+    return weight.shape[0] // net.specs[0].anchors_per_location if isinstance(weight, Tensor) else None
 
 
 def _likely_cause(state: dict, net: SSD) -> str:

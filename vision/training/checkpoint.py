@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from vision.utils.fileio import atomic_write_bytes
 
@@ -19,15 +18,6 @@ FORMAT_VERSION = 1
 LAST = "checkpoint-last.pth"
 BEST = "checkpoint-best.pth"
 _EPOCH_FILE = re.compile(r"^(?P<net>.+)-Epoch-(?P<epoch>\d+)-Loss-(?P<loss>[0-9.eE+-]+|nan|inf)\.pth$")
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain module inside DistributedDataParallel and torch.compile wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if inner is None:
-            return model
-        model = inner
 
 
 def atomic_save(content, path: Path) -> None:

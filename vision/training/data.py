@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from vision.datasets import (ConcatDetectionDataset, DatasetError, TransformedDataset, collate_samples,
-                             detect_dataset_type, open_dataset, read_class_order)
+from vision.datasets import (BACKGROUND, ConcatDetectionDataset, DatasetError, TransformedDataset,
+                             collate_samples, detect_dataset_type, open_dataset, read_class_order)
 from vision.datasets.labels import merge_class_names
 from vision.ssd.nets import NETS
 from vision.training.distributed import Group
@@ -46,7 +46,7 @@ def build_datasets(args: argparse.Namespace, model_labels: list[str] | None = No
                       for (_, val), root in zip(pairs, args.datasets)]
     for val in validation:
         val.map_classes(class_order)
-    return _joined([train for train, _ in pairs]), _joined(validation), ["BACKGROUND", *class_order]
+    return _joined([train for train, _ in pairs]), _joined(validation), [BACKGROUND, *class_order]
 
 
 def _train_and_validation(root: Path, args, class_order):

@@ -11,7 +11,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from vision.training.options import OptionError
+from vision.cli import OptionError
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,14 @@ class Group:
         return self.world > 1
 
 
-def start(device_name: str | None) -> tuple[Group, torch.device | None]:
+def start(device_type: str) -> tuple[Group, torch.device | None]:
     """Join the process group when launched by torchrun; returns the group and this rank's device
-    (None: let the caller choose)."""
+    (None: not under torchrun, the caller's device stands)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Group(), None
     local_rank = int(os.environ["LOCAL_RANK"])
-    use_cuda = torch.cuda.is_available() and (device_name is None or device_name.startswith("cuda"))
+    use_cuda = device_type == "cuda"
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)

@@ -2,7 +2,6 @@
 checkpoints. The data path of a step: dataset item -> transforms (workers, uint8) -> collate (padded
 targets) -> train_step on the device (normalize, match, forward, loss, backward, step)."""
 import argparse
-import json
 import logging
 import math
 import random
@@ -17,16 +16,17 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from vision.cli import OptionError, resolve_device
 from vision.evaluation import evaluate_model
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.weights import read_checkpoint
-from vision.utils.fileio import atomic_write_text
+from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import checkpoint as ckpt
 from vision.training import distributed
 from vision.training.distributed import Group
 from vision.training.data import build_datasets, start_epoch, train_loader, validation_loader
 from vision.training.model import build_net
-from vision.training.options import OptionError, PRETRAINED_BASE_NET_LR
+from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
 from vision.training.step import Precision, batch_loss, choose_precision, train_step
 
@@ -47,9 +47,10 @@ class StopRequest:
 
 
 def train(args: argparse.Namespace, given: set[str]) -> None:
-    group, device = distributed.start(args.device)
+    device = resolve_device(args.device, args.use_cuda)  # a wrong --device fails before torchrun's group forms
+    group, rank_device = distributed.start(device.type)
     try:
-        _train(args, given, group, device or _device(args.device))
+        _train(args, given, group, rank_device or device)
     finally:
         distributed.stop()
 
@@ -57,6 +58,9 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
 def _train(args: argparse.Namespace, given: set[str], group: Group, device: torch.device) -> None:
     _setup_logging(args.log_level if group.is_main else "warning")
     resume = _resume_state(args, given, Path(args.model_dir))
+    if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
+        raise OptionError(f"--resume {args.resume}: no training checkpoint to take the data from; give it with "
+                          f"--datasets PATH")
     model_dir = Path(args.model_dir)  # a resumed run's, unless given
     torch.manual_seed(args.seed)
     train_set, val_set, class_names = build_datasets(args, resume["labels"] if resume else None)
@@ -64,7 +68,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         model_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
         atomic_write_text(model_dir / "labels.txt", "\n".join(class_names) + "\n")
-        atomic_write_text(model_dir / "args.json", json.dumps(vars(args), indent=2, default=str) + "\n")
+        atomic_write_json(model_dir / "args.json", vars(args), indent=2, default=str)
     net, pretrained = build_net(args, len(class_names), resume)
     net.to(device)
     if args.sync_bn:
@@ -264,7 +268,7 @@ def _checkpoint(context: dict, state: dict) -> dict:
     args, net = context["args"], context["net"]
     return {
         "format_version": ckpt.FORMAT_VERSION,
-        "model": ckpt.unwrap(net).state_dict(),
+        "model": net.state_dict(),
         "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
         "optimizer": context["optimizer"].state_dict(),
@@ -325,15 +329,6 @@ def _steps_per_epoch(size: int, args, group: Group) -> int:
     share = size // group.world
     steps = share // args.batch_size if share > args.batch_size else 1
     return min(steps, args.max_steps_per_epoch or steps)
-
-
-def _device(name: str | None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 def _rng_state() -> dict:

@@ -2,17 +2,14 @@
 import argparse
 import os
 
-from vision.cli import OneLineParser
+from vision.cli import OneLineParser, OptionError, boolean
+from vision.datasets.layout import DATASET_TYPES
 from vision.ssd import NET_NAMES
 from vision.transforms import AUGMENTATIONS
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
 PRETRAINED_MB1_FILE = "mobilenet-v1-ssd-mp-0_675.pth"
 PRETRAINED_BASE_NET_LR = 0.001
-
-
-class OptionError(Exception):
-    """A wrong command-line value; the message is one line."""
 
 
 def _add(parser, *names, **kwargs):
@@ -26,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
-    _add(data, "--dataset-type", choices=["coco", "voc", "open_images"], default=None,
+    _add(data, "--dataset-type", choices=DATASET_TYPES, default=None,
          help="layout of the datasets; found from the files on disk when left out")
     _add(data, "--datasets", "--data", nargs="+", default=None, metavar="PATH", help="dataset roots")
     _add(data, "--validation-dataset", default=None, metavar="PATH",
@@ -92,30 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add(run, "--debug-steps", type=int, default=10, help="log every N steps")
     _add(run, "--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _add(run, "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    _add(run, "--use-cuda", type=_boolean, default=True, help="accepted for compatibility; --device decides")
+    _add(run, "--use-cuda", type=boolean, default=True,
+         help="false trains on the CPU when --device is not given (the earlier tools' option)")
     _add(run, "--seed", type=int, default=0)
     _add(run, "--max-steps-per-epoch", type=int, default=None, help="cut epochs short (for quick checks)")
     return parser
 
 
-def _boolean(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "y"):
-        return True
-    if text.lower() in ("0", "false", "no", "n"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def parse_args(argv=None) -> tuple[argparse.Namespace, set[str]]:
     """The options, and the names of those given on the command line (they override a resumed run's)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    given = _given_options(parser, argv)
+    args = build_parser().parse_args(argv)
+    given = _given_options(argv)
     check(args)
     return args, given
 
 
-def _given_options(parser: argparse.ArgumentParser, argv) -> set[str]:
+def _given_options(argv) -> set[str]:
     # Parse again with every default suppressed: what remains was typed by the user.
     silent = build_parser()
     for action in silent._actions:
@@ -129,8 +118,12 @@ def check(args: argparse.Namespace) -> None:
     for name in positive:
         if getattr(args, name) <= 0:
             raise OptionError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.workers < 0:
-        raise OptionError(f"--workers cannot be negative, got {args.workers}")
+    for name in ["workers", "keep_checkpoints"]:
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise OptionError(f"--{name.replace('_', '-')} cannot be negative, got {value}")
+    if args.max_steps_per_epoch is not None and args.max_steps_per_epoch < 1:
+        raise OptionError(f"--max-steps-per-epoch must be at least 1, got {args.max_steps_per_epoch}")
     for name in ["lr", "base_net_lr", "extra_layers_lr"]:
         value = getattr(args, name)
         if value is not None and value <= 0:

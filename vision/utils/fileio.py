@@ -1,33 +1,55 @@
-"""Atomic writes: a reader, or a run cut short, sees the old file or the complete new one, never part."""
+"""Image file names, and atomic writes: a reader, or a run cut short, sees the old file or the complete
+new one, never part."""
+import contextlib
+import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
+# Free of torch (unlike vision.datasets), so that scripts and worker processes can check names at once.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write data to path so that readers see either the old file or the complete new one.
 
-    The temporary file lives in the same directory so os.replace is a rename on one filesystem.
+@contextlib.contextmanager
+def staged_path(path):
+    """A new temporary path beside `path` for the block to write; renamed to `path` if the block
+    succeeds, removed if not.
+
+    Beside it, so that os.replace is a rename on one filesystem; with its extension, by which writers
+    such as cv2.imwrite and matplotlib choose the format.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    staging = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes files private (0600); give the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        yield staging
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
 
 
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def atomic_write_bytes(path, data: bytes | memoryview) -> None:
+    with staged_path(path) as staging:
+        # A new file created by the process itself, not mkstemp's private one: the umask applies as
+        # usual, without changing it (threads write at the same time).
+        with open(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path, obj, indent: int | None = None, default=None) -> None:
+    """Compact unless `indent` is given: COCO annotation files are hundreds of MB and read by programs."""
+    separators = None if indent else (",", ":")
+    atomic_write_text(path, json.dumps(obj, indent=indent, separators=separators, default=default) + "\n")
+
+
+def atomic_write_image(path, bgr, params: tuple[int, ...] = ()) -> None:
+    """A BGR image in the format of `path`'s extension; OSError naming `path` if it cannot be written."""
+    import cv2  # here: most users of this module write no image, and cv2 takes a while to import
+    with staged_path(path) as staging:
+        if not cv2.imwrite(str(staging), bgr, list(params)):
+            raise OSError(f"{path}: cannot write the image")
