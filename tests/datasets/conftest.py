@@ -1,6 +1,5 @@
 """Fixtures: a small built-in (synthetic) dataset shared by the dataset tests."""
 import pytest
-import torch
 
 from vision.datasets.synthetic import generate
 
@@ -9,12 +8,3 @@ from vision.datasets.synthetic import generate
 def shapes(tmp_path_factory):
     """The synthetic COCO-layout dataset, small: 12 train and 6 val images of 96 x 96."""
     return generate(tmp_path_factory.mktemp("shapes"), train_count=12, val_count=6, image_size=96)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Per-sample work gains nothing from intra-op threads; on a small busy machine they only spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -134,7 +134,9 @@ class EpochSampler(Sampler):
 
 def train_loader(dataset, args: argparse.Namespace, group: Group, pin_memory: bool) -> DataLoader:
     """Batches of `dataset` with the training augmentation, seeded by (seed, epoch, index). The
-    workers live as long as the loader (no start-up cost per epoch): call start_epoch before each."""
+    workers live as long as the loader (no start-up cost per epoch): call start_epoch before each.
+    Its length is an epoch's steps: full batches of this rank's share, or one short batch when the
+    share is smaller than a batch."""
     transform = train_transform(args.data_augmentation, args.resolution, NETS[args.net].mean)
     samples = TransformedDataset(dataset, transform, args.seed)
     return DataLoader(samples, batch_size=args.batch_size, sampler=EpochSampler(len(samples), args.seed, group),

@@ -93,7 +93,9 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         state.update({key: resume[key] for key in state})
         _set_rng_state(resume["rng"])
 
-    steps_per_epoch = _steps_per_epoch(len(train_set), args, group)
+    train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
+    val_batches = validation_loader(val_set, args, group)
+    steps_per_epoch = min(len(train_batches), args.max_steps_per_epoch or len(train_batches))
     log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch on %s",
              args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch, device)
     if group.active:
@@ -104,8 +106,6 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                    loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
                    steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
-    train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
-    val_batches = validation_loader(val_set, args, group)
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_batches, epoch, state)
         if not finished:
@@ -323,12 +323,6 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         log.info("resuming %s at epoch %d, %d images into it", path, content["epoch"],
                  content["samples_in_epoch"])
     return content
-
-
-def _steps_per_epoch(size: int, args, group: Group) -> int:
-    share = size // group.world
-    steps = share // args.batch_size if share > args.batch_size else 1
-    return min(steps, args.max_steps_per_epoch or steps)
 
 
 def _rng_state() -> dict:
