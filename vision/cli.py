@@ -49,6 +49,12 @@ def fail(prog: str, error: Exception | str, code: int = USER_ERROR) -> int:
     return code
 
 
+def first_line(error: Exception) -> str:
+    """The first line of a library's error message (some span pages), or the error's type."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 def os_error_message(error: OSError) -> str:
     """"<file>: <reason>" (as the shell says it), or the error's own text when it names no file."""
     if error.filename is None or error.strerror is None:

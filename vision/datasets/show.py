@@ -20,6 +20,7 @@ from ..cli import OneLineParser, fail
 from ..ssd import NET_NAMES
 from ..ssd.nets import NETS
 from ..transforms import AUGMENTATIONS, SSDEvalTransform, train_transform
+from ..utils.fileio import atomic_write_image
 from .errors import DatasetError
 from .layout import DATASET_TYPES, open_dataset
 from .transformed import TransformedDataset
@@ -47,8 +48,10 @@ def draw_samples(dataset_path, out, dataset_type: str | None = None, split: str 
         raise DatasetError(dataset_path, "no readable image to show")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), _grid(tiles)[:, :, ::-1]):
-        raise DatasetError(out, "cannot write the image")
+    try:
+        atomic_write_image(out, _grid(tiles)[:, :, ::-1])
+    except OSError as error:
+        raise DatasetError(out, "cannot write the image") from error
     return out
 
 

@@ -1,8 +1,7 @@
 """The files an evaluation leaves in its output directory."""
-import json
 from pathlib import Path
 
-from vision.utils.fileio import atomic_write_text
+from vision.utils.fileio import atomic_write_json, atomic_write_text
 
 from . import plots
 from .ground_truth import GroundTruth
@@ -19,7 +18,7 @@ IMAGES_DIR = "images"
 def write_report(directory: Path, evaluation: Evaluation, written_results: Results | None = None) -> list[Path]:
     """metrics.json, per_class.txt, pr_curves/*.png, and detections.json when results are given."""
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / METRICS_NAME, json.dumps(evaluation.metrics, indent=2) + "\n")
+    atomic_write_json(directory / METRICS_NAME, evaluation.metrics, indent=2)
     atomic_write_text(directory / TABLE_NAME, "\n".join(table_lines(evaluation.table)) + "\n")
     paths = [directory / METRICS_NAME, directory / TABLE_NAME]
     if written_results is not None:

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 
+from vision.cli import first_line
 from vision.export.contract import INPUT_NAME, OUTPUT_NAMES, ExportError
 from vision.ssd.nets import NETS
 from vision.ssd.predictor import Detections, select_detections
@@ -24,7 +25,7 @@ class OnnxModel:
         try:
             self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own types for missing and unreadable files
-            raise ExportError(f"{path}: cannot be loaded by onnxruntime ({_first_line(error)})") from None
+            raise ExportError(f"{path}: cannot be loaded by onnxruntime ({first_line(error)})") from None
         shapes = {item.name: item.shape for item in self.session.get_inputs() + self.session.get_outputs()}
         missing = [name for name in (INPUT_NAME, *OUTPUT_NAMES) if name not in shapes]
         if missing:
@@ -68,8 +69,3 @@ class OnnxDetector:
         """Detections for one uint8 RGB HWC image, boxes in its pixels."""
         scores, boxes = self.model(net_input(image, self.model.resolution, self.mean, self.std))
         return select_detections(scores[0], boxes[0], image.shape[:2], self.score_threshold)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]

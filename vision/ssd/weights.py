@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchvision import models
 
+from vision.cli import first_line
 from vision.ssd import NET_NAMES, create_net
 from vision.ssd.ssd import SSD, init_head_weights
 
@@ -51,7 +52,7 @@ def read_checkpoint(path: str) -> dict:
         if "Weights only load failed" in str(error):
             reason = "it holds Python objects besides tensors; save model.state_dict(), not the model"
         else:
-            reason = _first_line(error)
+            reason = first_line(error)
         raise WeightsError(f"{path}: cannot be read ({reason})") from None
     if not isinstance(content, dict):
         raise WeightsError(f"{path}: holds a {type(content).__name__}, not a state_dict")
@@ -89,7 +90,7 @@ def load_imagenet_base_net(net: SSD) -> str:
         state = torch.hub.load_state_dict_from_url(weights.url, progress=True, map_location="cpu")
     except OSError as error:  # URLError included
         raise WeightsError(f"could not download ImageNet weights for {net.net_name} from {weights.url} "
-                           f"({_first_line(error)}); offline, copy the file into "
+                           f"({first_line(error)}); offline, copy the file into "
                            f"{torch.hub.get_dir()}/checkpoints/ or pass a base-net file") from None
     features = {key.removeprefix("features."): value for key, value in state.items()
                 if key.startswith("features.")}
@@ -203,8 +204,3 @@ def _looks_like_torch_file(path: str) -> bool:
         return True
     with open(path, "rb") as file:
         return file.read(1) == b"\x80"
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
