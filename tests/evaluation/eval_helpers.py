@@ -7,11 +7,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
+import model_helpers
 from vision.prep.fix_annotations import remap_categories
-from vision.ssd import create_net
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_CLASSES = ["BACKGROUND", "person", "car", "chair", "book", "zebra"]  # zebra: not in the test images
@@ -72,38 +70,17 @@ def mini_coco(root: Path, coco128: Path, count: int, split: str = "val2017") -> 
     return root
 
 
-@torch.no_grad()
 def lively_net(classes=MODEL_CLASSES, resolution: int = RESOLUTION, seed: int = 0):
-    """An untrained mb1-ssd-lite whose outputs vary from prior to prior (a fresh net's features
-    nearly vanish, which gives uniform scores): each head's last convolution is scaled so that its
-    outputs spread by about 2 (classes) or 0.3 (boxes) on random images."""
-    torch.manual_seed(seed)
-    net = create_net("mb1-ssd-lite", len(classes), resolution=resolution).eval()
-    spreads = {**{head: 2.0 for head in net.classification_headers},
-               **{head: 0.3 for head in net.regression_headers}}
-    outputs = {}
-    hooks = [head.register_forward_hook(lambda head, _, output: outputs.setdefault(head, output))
-             for head in spreads]
-    net(torch.randn(2, 3, resolution, resolution))
-    for hook in hooks:
-        hook.remove()
-    for head, spread in spreads.items():
-        last = [layer for layer in head.modules() if isinstance(layer, nn.Conv2d)][-1]
-        last.weight.mul_(spread / outputs[head].std())
-    net.is_test = True
-    return net
+    return model_helpers.lively_net("mb1-ssd-lite", len(classes), resolution, seed, class_spread=2.0,
+                                    box_spread=0.3)
 
 
 def save_checkpoint(path: Path, net, classes=MODEL_CLASSES) -> Path:
-    """A checkpoint in our training format (it records net, labels and resolution)."""
-    torch.save({"model": net.state_dict(), "net": net.net_name, "num_classes": net.num_classes,
-                "labels": list(classes), "resolution": net.resolution, "width_mult": 1.0}, path)
-    return path
+    return model_helpers.save_checkpoint(path, net, classes)
 
 
 def write_labels(path: Path, classes=MODEL_CLASSES) -> Path:
-    path.write_text("".join(f"{name}\n" for name in classes))
-    return path
+    return model_helpers.write_labels(path, classes)
 
 
 def run_eval(*args) -> subprocess.CompletedProcess:
