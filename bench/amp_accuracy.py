@@ -26,7 +26,10 @@ RUNS = [("fp32", ["--seed", "0"]), ("amp", ["--seed", "0", "--amp"]), ("fp32, se
 
 
 def run(command: list) -> None:
-    subprocess.run([sys.executable, *map(str, command)], cwd=REPO, check=True)
+    """Run a script; when it fails (it has printed its one-line error), stop with its exit code."""
+    result = subprocess.run([sys.executable, *map(str, command)], cwd=REPO)
+    if result.returncode != 0:
+        sys.exit(f"amp_accuracy.py: {command[0]} failed (exit code {result.returncode})")
 
 
 def train_and_score(data: Path, out: Path, extra: list, epochs: int, device: str | None) -> dict:
@@ -59,6 +62,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="a COCO-layout dataset (default: generated)")
     parser.add_argument("--out", type=Path, default=None, help="where the models go (default: a temporary folder)")
     args = parser.parse_args()
+    if args.data is not None and not args.data.is_dir():
+        parser.error(f"--data {args.data}: not a directory")
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)
         data = args.data or generate(out / "data", train_count=2000, val_count=80)

@@ -11,6 +11,7 @@ import imageio.v3 as imageio
 import numpy as np
 from tqdm import tqdm
 
+from vision.cli import first_line
 from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_json
 
 from . import PrepError
@@ -38,7 +39,7 @@ def check_image(path: str) -> str | None:
         # tifffile, which cannot decode the LZW compression that OpenCV writes without `imagecodecs`.
         image = imageio.imread(path, plugin="pillow")
     except Exception as e:  # Pillow raises many exception types for bad files
-        return f"Pillow cannot decode it: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        return f"Pillow cannot decode it: {first_line(e)}"
     if image.ndim not in (2, 3) or image.size == 0:
         return f"Pillow decodes it to an unusable array of shape {image.shape}"
     return None
