@@ -50,7 +50,8 @@ from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # 
 from vision.nn.multibox_loss import MultiboxLoss  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.ssd.nets import NETS  # noqa: E402
-from vision.training.step import Precision, choose_precision, matched_targets  # noqa: E402
+from vision.training.precision import Precision, choose_precision, describe_device  # noqa: E402
+from vision.training.step import matched_targets  # noqa: E402
 from vision.transforms import SSDTrainTransform  # noqa: E402
 from vision.utils.box_utils import center_to_corner, encode  # noqa: E402
 
@@ -222,18 +223,11 @@ def torchvision_targets(boxes: Tensor, labels: Tensor) -> list[dict[str, Tensor]
 
 # ---- building the variants ----
 
-def amp_available(device: torch.device) -> bool:
-    """AMP is worth timing where the device computes in reduced precision natively: any GPU
-    (fp16 at least), a CPU with AVX512-BF16 or AMX (oneDNN's own check)."""
-    return device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def precision_options(device: torch.device) -> list[tuple[str, bool, bool]]:
-    """(name, amp, channels_last) of our variants."""
-    options = [("ours", False, False), ("ours channels-last", False, True)]
-    if amp_available(device):
-        options += [("ours amp", True, False), ("ours amp+channels-last", True, True)]
-    return options
+def precision_options() -> list[tuple[str, bool, bool]]:
+    """(name, amp, channels_last) of our variants. The --amp ones train in float32 on a device
+    without a native reduced precision, as train_ssd.py --amp does: their time shows what --amp costs."""
+    return [("ours", False, False), ("ours channels-last", False, True), ("ours amp", True, False),
+            ("ours amp+channels-last", True, True)]
 
 
 def trainable_copy(initial: nn.Module, device: torch.device, channels_last: bool):
@@ -271,7 +265,7 @@ def ssd_variants(name: str, dataset: CocoDataset, args, device: torch.device) ->
                         Precision(), device)]
     our_loader = loader_factory(our_data, collate_samples, args, device)
     loss_fn = MultiboxLoss(neg_pos_ratio=3, negatives_per_empty_image=NEGATIVES_PER_EMPTY_IMAGE)
-    for label, amp, channels_last in precision_options(device):
+    for label, amp, channels_last in precision_options():
         model, optimizer = trainable_copy(initial, device, channels_last)
         precision = choose_precision(device, amp, args.amp_dtype, channels_last)
         variants.append(Variant(label, our_step, our_loader, model, optimizer, precision, device,
@@ -285,9 +279,7 @@ def torchvision_variants(dataset: CocoDataset, args, device: torch.device) -> li
                                             num_classes=TORCHVISION_CLASSES)
     data = TransformedDataset(dataset, SSDTrainTransform(TORCHVISION_RESOLUTION, (127.5,) * 3), args.seed)
     loader = loader_factory(data, collate_samples, args, device)
-    options = [("torchvision", False, False)]
-    if amp_available(device):
-        options.append(("torchvision amp+channels-last", True, True))
+    options = [("torchvision", False, False), ("torchvision amp+channels-last", True, True)]
     return [Variant(label, torchvision_step, loader, *trainable_copy(initial, device, channels_last),
                     choose_precision(device, amp, args.amp_dtype, channels_last), device)
             for label, amp, channels_last in options]
@@ -451,8 +443,9 @@ def main() -> None:
     device = torch.device(args.device)
     # Images without boxes are left out: the classic augmentation cannot crop them.
     dataset = CocoDataset(args.data, "train", include_negatives=False)
-    amp = choose_precision(device, True, args.amp_dtype).dtype if amp_available(device) else "not timed"
-    print(f"{len(dataset)} coco128 images, batch {args.batch_size}, device {device}, "
+    print(f"device {device}: {describe_device(device)}")
+    amp = choose_precision(device, True, args.amp_dtype).dtype or "float32 (no native reduced precision)"
+    print(f"{len(dataset)} coco128 images, batch {args.batch_size}, "
           f"{torch.get_num_threads()} torch threads of {os.cpu_count()} CPUs, {args.workers} data workers, "
           f"AMP {amp}; {args.rounds} rounds of {args.warmup} warm-up + {args.steps} timed steps, "
           f"the fastest round of each variant")

@@ -1,21 +1,72 @@
-"""The training step under the speed options: --amp (bf16 autocast on this CPU) and --channels-last give
-finite gradients, also on the 1x1 maps that small resolutions give the last extras."""
+"""The training step under the speed options: --amp picks what the device computes natively; bf16 autocast
+and channels-last give finite gradients, also on the 1x1 maps that small resolutions give the last extras."""
+import os
+import subprocess
+import sys
+
+import pytest
 import torch
 
 import train_ssd
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import create_net
 from vision.training import checkpoint as ckpt
-from vision.training.step import Precision, batch_loss, choose_precision
+from vision.training.precision import Precision, choose_precision
+from vision.training.step import batch_loss
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_amp_picks_bf16_on_the_cpu_and_a_grad_scaler_only_for_float16():
+def _cpu_with(monkeypatch, bf16_instructions: bool, kernels: str = "AVX512"):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16_instructions)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: kernels)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+
+
+def test_amp_uses_bf16_on_a_cpu_with_bf16_instructions_and_a_grad_scaler_only_for_float16(monkeypatch):
+    _cpu_with(monkeypatch, bf16_instructions=True)
     cpu = torch.device("cpu")
-    assert choose_precision(cpu, amp=False) == Precision()
-    bf16 = choose_precision(cpu, amp=True, channels_last=True)
-    assert bf16.dtype == torch.bfloat16 and bf16.scaler is None and bf16.channels_last
+    assert choose_precision(cpu, amp=False) == Precision(channels_last=True)
+    bf16 = choose_precision(cpu, amp=True, channels_last=False)
+    assert bf16 == Precision(torch.bfloat16, None, channels_last=False)
     fp16 = choose_precision(cpu, amp=True, amp_dtype="float16")
     assert fp16.dtype == torch.float16 and fp16.scaler is not None
+
+
+@pytest.mark.parametrize("bf16_instructions, kernels", [(False, "AVX512"), (True, "AVX2"), (False, "DEFAULT")])
+def test_amp_trains_in_float32_on_a_cpu_without_native_bf16_and_says_so(monkeypatch, caplog, bf16_instructions,
+                                                                          kernels):
+    _cpu_with(monkeypatch, bf16_instructions, kernels)
+    assert choose_precision(torch.device("cpu"), amp=True) == Precision(channels_last=True)
+    assert "--amp: no native reduced precision on" in caplog.text and f"PyTorch kernels {kernels}" in caplog.text
+    caplog.clear()
+    forced = choose_precision(torch.device("cpu"), amp=True, amp_dtype="bfloat16")
+    assert forced.dtype == torch.bfloat16 and "--amp-dtype bfloat16 is not native" in caplog.text
+
+
+def test_pytorch_kernels_limited_to_avx2_turn_native_bf16_off():
+    # ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA make any x86 CPU compute as an AVX2 one does.
+    code = ("import torch; from vision.training.precision import cpu_has_native_bf16, choose_precision; "
+            "print(cpu_has_native_bf16(), choose_precision(torch.device('cpu'), amp=True).dtype)")
+    environment = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment,
+                            cwd=REPO, timeout=120)
+    assert result.stdout.split() == ["False", "None"], result.stderr
+
+
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled, but CUDA is not available")
+@pytest.mark.parametrize("capability, dtype", [
+    ((8, 7), torch.bfloat16), ((9, 0), torch.bfloat16),  # Jetson Orin, H100
+    ((7, 2), torch.float16), ((7, 5), torch.float16), ((5, 3), torch.float16),  # Xavier, Turing, Nano
+    ((6, 1), None), ((5, 2), None),  # Pascal and Maxwell desktop GPUs: fp16 at a fraction of fp32's rate
+])
+def test_amp_on_cuda_follows_the_compute_capability(monkeypatch, capability, dtype):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "a GPU")
+    precision = choose_precision(torch.device("cuda"), amp=True)
+    assert precision.dtype == dtype and (precision.scaler is not None) == (dtype == torch.float16)
+    assert not precision.channels_last  # no CUDA figure decided it yet
 
 
 def _gradients(net, precision, images, boxes, labels) -> dict:

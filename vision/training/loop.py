@@ -28,7 +28,8 @@ from vision.training.data import build_datasets, start_epoch, train_loader, vali
 from vision.training.model import build_net
 from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
-from vision.training.step import Precision, batch_loss, choose_precision, train_step
+from vision.training.precision import Precision, choose_precision, describe_device
+from vision.training.step import batch_loss, train_step
 
 log = logging.getLogger("train_ssd")
 MAX_NONFINITE_IN_A_ROW = 20
@@ -74,7 +75,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     if args.sync_bn:
         distributed.use_sync_bn(net, device)
     precision = choose_precision(device, args.amp, args.amp_dtype, args.channels_last)
-    if args.channels_last:
+    if precision.channels_last:
         net.to(memory_format=torch.channels_last)
     model = distributed.wrap(torch.compile(net) if args.compile else net, group, device)
     base_net_lr = args.base_net_lr or (PRETRAINED_BASE_NET_LR if pretrained else args.lr)
@@ -96,8 +97,9 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
     val_batches = validation_loader(val_set, args, group)
     steps_per_epoch = min(len(train_batches), args.max_steps_per_epoch or len(train_batches))
-    log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch on %s",
-             args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch, device)
+    log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch",
+             args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch)
+    log.info("device %s (%s): %s", device, describe_device(device), precision)
     if group.active:
         log.info("%d processes: effective batch size %d, learning rate %g (not scaled)", group.world,
                  args.batch_size * group.world, args.lr)

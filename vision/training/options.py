@@ -72,9 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     speed = parser.add_argument_group("speed")
     _add(speed, "--amp", action="store_true",
-         help="mixed precision: bf16 on CPUs and GPUs that have it, else fp16 with a grad scaler")
-    _add(speed, "--amp-dtype", choices=["bfloat16", "float16"], default=None, help="force the --amp dtype")
-    _add(speed, "--channels-last", action="store_true", help="NHWC memory layout (faster convolutions)")
+         help="mixed precision where the device computes it natively: bf16 on CPUs with AVX512-BF16 or AMX "
+              "and on GPUs from compute capability 8.0, fp16 with a grad scaler on older GPUs; elsewhere "
+              "float32 (the log says so)")
+    _add(speed, "--amp-dtype", choices=["bfloat16", "float16"], default=None,
+         help="force the --amp dtype, native or not")
+    _add(speed, "--channels-last", action=argparse.BooleanOptionalAction, default=None,
+         help="NHWC memory layout (default: on for CPUs, where it is faster, off on CUDA)%(default).0s")
     _add(speed, "--compile", action="store_true", help="torch.compile the net")
     _add(speed, "--sync-bn", action="store_true", help="SyncBatchNorm across GPUs under torchrun (CUDA only)")
 

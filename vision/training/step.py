@@ -1,6 +1,5 @@
 """One training step, the only place that runs one: device-side normalization, batched matching,
 forward (under autocast when mixed precision is on), MultiBox loss, backward, optimizer step."""
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -8,6 +7,7 @@ from torch import Tensor, nn
 
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.ssd import SSD
+from vision.training.precision import Precision
 from vision.utils import box_utils
 
 
@@ -20,35 +20,6 @@ class StepResult:
     @property
     def loss(self) -> float:
         return self.regression_loss + self.classification_loss
-
-
-@dataclass
-class Precision:
-    """Mixed precision: the autocast dtype (None for float32) and, for float16, a grad scaler."""
-    dtype: torch.dtype | None = None
-    scaler: torch.amp.GradScaler | None = None
-    channels_last: bool = False
-
-    def autocast(self, device: torch.device):
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=self.dtype)
-
-
-def choose_precision(device: torch.device, amp: bool, amp_dtype: str | None = None,
-                     channels_last: bool = False) -> Precision:
-    """bf16 where the device computes it natively (recent CPUs, Ampere+ GPUs), else fp16 with a
-    grad scaler; `amp_dtype` ("bfloat16"/"float16") chooses explicitly."""
-    if not amp:
-        return Precision(channels_last=channels_last)
-    if amp_dtype:
-        dtype = getattr(torch, amp_dtype)
-    elif device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    else:
-        dtype = torch.bfloat16
-    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
-    return Precision(dtype, scaler, channels_last)
 
 
 def matched_targets(net: SSD, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
