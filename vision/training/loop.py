@@ -2,6 +2,7 @@
 checkpoints. The data path of a step: dataset item -> transforms (workers, uint8) -> collate (padded
 targets) -> train_step on the device (normalize, match, forward, loss, backward, step)."""
 import argparse
+import contextlib
 import logging
 import math
 import random
@@ -35,12 +36,21 @@ MAX_NONFINITE_IN_A_ROW = 20
 
 
 class StopRequest:
-    """Ctrl-C / SIGTERM ask the loop to stop after the current step."""
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step, inside a `with` block; leaving it
+    (also by an exception or sys.exit) puts back the handlers from before."""
 
     def __init__(self):
         self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
         for kind in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(kind, self._handle)
+            self._previous[kind] = signal.signal(kind, self._handle)
+        return self
+
+    def __exit__(self, *exception):
+        for kind, handler in self._previous.items():
+            signal.signal(kind, handler if handler is not None else signal.SIG_DFL)  # None: set outside Python
 
     def _handle(self, kind, frame):
         self.signal = kind
@@ -101,11 +111,24 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     if group.active:
         log.info("%d processes: effective batch size %d, learning rate %g (not scaled)", group.world,
                  args.batch_size * group.world, args.lr)
-    writer = SummaryWriter(str(model_dir / "tensorboard")) if group.is_main else None
-    stop = StopRequest()
-    context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
-                   loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
-                   steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
+    with StopRequest() as stop, _tensorboard(model_dir, group) as writer:
+        context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
+                       loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
+                       steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
+        _train_epochs(context, train_batches, val_batches, val_set, state)
+    log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
+
+
+def _tensorboard(model_dir: Path, group: Group):
+    """Rank 0's TensorBoard writer, to use in a `with` block (closing it writes what it holds); None on
+    the other ranks."""
+    return SummaryWriter(str(model_dir / "tensorboard")) if group.is_main else contextlib.nullcontext()
+
+
+def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoader, val_set,
+                  state: dict) -> None:
+    """The epochs from state's on: train, validate, save; a stop request saves and exits."""
+    args, group, stop, model_dir = context["args"], context["group"], context["stop"], context["model_dir"]
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_batches, epoch, state)
         if not finished:
@@ -121,9 +144,6 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
-    if writer:
-        writer.close()
-    log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
 
 
 def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> bool:
