@@ -226,7 +226,7 @@ def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Pre
     """Mean batch loss over a validation_loader, gathered across ranks."""
     net.eval()
     total, batches = 0.0, 0
-    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True):
+    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True, disable=not group.is_main):
         if len(batch.images) == 0:
             continue
         regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels,
