@@ -8,8 +8,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train_ssd
-from test_train_ssd import options
-from training_runs import sigterm_at_batch
+from test_train_ssd import final_weights, options
+from training_runs import sigterm_at_batch, with_unreadable_images
 from vision.training import checkpoint as ckpt
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -22,6 +22,24 @@ def handlers():
     yield before
     for kind, handler in zip(STOP_SIGNALS, before):
         signal.signal(kind, handler)
+
+
+def test_a_skipped_batch_counts_as_a_step_and_resuming_after_it_is_exact(shapes, tmp_path, monkeypatch, handlers):
+    data = with_unreadable_images(shapes, tmp_path / "data", positions=[2, 3])  # the second batch of 2
+    steps = ["--batch-size", "2", "--epochs", "2", "--max-steps-per-epoch", "4"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert train_ssd.main(options(data, straight, *steps)) == 0
+    saved = torch.load(straight / ckpt.LAST, weights_only=True)
+    assert saved["global_step"] == 8 and saved["skipped_steps"] == 1
+    sigterm_at_batch(monkeypatch, 3)
+    with pytest.raises(SystemExit):
+        train_ssd.main(options(data, stopped, *steps))
+    interrupted = torch.load(stopped / ckpt.LAST, weights_only=True)
+    assert (interrupted["global_step"], interrupted["samples_in_epoch"], interrupted["skipped_steps"]) == (3, 6, 1)
+    monkeypatch.undo()
+    assert train_ssd.main(["--resume", str(stopped / ckpt.LAST)]) == 0
+    a, b = final_weights(straight), final_weights(stopped)
+    assert all(torch.equal(a[key], b[key]) for key in a)
 
 
 def test_training_gives_back_the_signal_handlers(shapes, tmp_path, handlers):

@@ -68,6 +68,12 @@ def sum_across(values: list[float], group: Group, device: torch.device) -> list[
     return tensor.tolist()
 
 
+def every_rank(flag: bool, group: Group, device: torch.device) -> bool:
+    """Whether `flag` holds on every rank: how the ranks agree to skip a step together, since each must
+    enter the same collectives (DDP's forward broadcasts buffers, its backward all-reduces gradients)."""
+    return sum_across([float(not flag)], group, device)[0] == 0
+
+
 def stop() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

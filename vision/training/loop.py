@@ -139,8 +139,9 @@ def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoa
                       file=sys.stderr)
             sys.exit(128 + int(stop.signal))
         state.update(epoch=epoch + 1, samples_in_epoch=0)
-        if state["skipped_steps"]:
-            log.warning("%d steps so far were skipped: their loss was not finite", state["skipped_steps"])
+        if state["skipped_steps"] and group.is_main:
+            log.warning("steps skipped so far: %d (a batch without a readable image or a loss that was not "
+                        "finite, on some process)", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
@@ -161,27 +162,25 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
     for steps, batch in enumerate(bar, start=1):
         if done + steps > context["steps_per_epoch"]:
             break
-        if len(batch.images) == 0 and not group.active:  # every image of the batch was unreadable
-            state["skipped_steps"] += 1
-            continue
         factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
-        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batch.images,
-                            batch.boxes, batch.labels, context["precision"])
+        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batch,
+                            context["precision"], group)
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
-        state["skipped_steps"] += not result.finite
-        if result.finite:
+        state["skipped_steps"] += not result.taken
+        if result.taken:
             totals[0] += result.regression_loss
             totals[1] += result.classification_loss
             totals[2] += 1
         if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
             raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
                               f"check the data for broken boxes, or start from other weights")
+        # A skipped step counts too: a resumed run continues after its batch, the schedule does not lag.
         state["global_step"] += 1
         state["samples_in_epoch"] += samples_per_step
         rate = samples_per_step * steps / (time.perf_counter() - started)
-        if group.is_main:
+        if group.is_main and not result.empty:
             _log_step(context, state, result, rate, bar)
         if _stop_requested(context):
             return False

@@ -1,25 +1,36 @@
 """One training step, the only place that runs one: device-side normalization, batched matching,
 forward (under autocast when mixed precision is on), MultiBox loss, backward, optimizer step."""
 import contextlib
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from vision.datasets import Batch
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.ssd import SSD
+from vision.training import distributed
+from vision.training.distributed import Group
 from vision.utils import box_utils
 
 
 @dataclass
 class StepResult:
+    """The step's losses, and why no optimizer step was taken, if so: on some rank the batch held no
+    readable image (`empty`, no loss then) or the loss was not finite."""
     regression_loss: float
     classification_loss: float
-    finite: bool
+    finite: bool = True
+    empty: bool = False
 
     @property
     def loss(self) -> float:
         return self.regression_loss + self.classification_loss
+
+    @property
+    def taken(self) -> bool:
+        return self.finite and not self.empty
 
 
 @dataclass
@@ -75,13 +86,18 @@ def batch_loss(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, images: Tensor
 
 
 def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: torch.optim.Optimizer,
-               images: Tensor, boxes: Tensor, labels: Tensor,
-               precision: Precision = Precision()) -> StepResult:
-    """One optimizer step; a non-finite loss skips the update and reports it."""
-    regression, classification = batch_loss(model, net, loss_fn, images, boxes, labels, precision)
-    loss = regression + classification
+               batch: Batch, precision: Precision = Precision(), group: Group = Group()) -> StepResult:
+    """One optimizer step on `batch`. Every rank takes it or none does: a batch without a readable image
+    or a loss that is not finite, on any rank, skips the update on all (and is reported)."""
+    device = net.priors.device
     optimizer.zero_grad(set_to_none=True)
-    result = StepResult(float(regression.detach()), float(classification.detach()), bool(torch.isfinite(loss)))
+    if not distributed.every_rank(len(batch.images) > 0, group, device):  # before DDP's forward
+        return StepResult(math.nan, math.nan, empty=True)
+    regression, classification = batch_loss(model, net, loss_fn, batch.images, batch.boxes, batch.labels,
+                                            precision)
+    loss = regression + classification
+    result = StepResult(float(regression.detach()), float(classification.detach()),
+                        distributed.every_rank(bool(torch.isfinite(loss)), group, device))  # before backward
     if not result.finite:
         return result
     if precision.scaler is not None:
