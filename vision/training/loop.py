@@ -1,8 +1,10 @@
 """train_ssd.py's work, top to bottom: data, net, optimizer, then epochs of steps, validation and
 checkpoints. The data path of a step: dataset item -> transforms (workers, uint8) -> collate (padded
-targets) -> train_step on the device (normalize, match, forward, loss, backward, step)."""
+targets) -> train_step on the device (normalize, match, forward, loss, backward, for each of
+--accumulate-grad-batches micro-batches; then the optimizer step)."""
 import argparse
 import contextlib
+import itertools
 import logging
 import math
 import random
@@ -50,7 +52,7 @@ class StopRequest:
 
     def __exit__(self, *exception):
         for kind, handler in self._previous.items():
-            signal.signal(kind, handler if handler is not None else signal.SIG_DFL)  # None: set outside Python
+            signal.signal(kind, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
     def _handle(self, kind, frame):
         self.signal = kind
@@ -105,16 +107,23 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
 
     train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
     val_batches = validation_loader(val_set, args, group)
-    steps_per_epoch = min(len(train_batches), args.max_steps_per_epoch or len(train_batches))
+    accumulate = args.accumulate_grad_batches
+    steps_per_epoch = max(len(train_batches) // accumulate, 1)  # optimizer steps
+    steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch or steps_per_epoch)
     log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch on %s",
              args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch, device)
+    effective_batch = args.batch_size * accumulate * group.world
+    if accumulate > 1:
+        log.info("%d micro-batches of %d images make a step: effective batch size %d", accumulate,
+                 args.batch_size, effective_batch)
     if group.active:
         log.info("%d processes: effective batch size %d, learning rate %g (not scaled)", group.world,
-                 args.batch_size * group.world, args.lr)
+                 effective_batch, args.lr)
     with StopRequest() as stop, _tensorboard(model_dir, group) as writer:
         context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
-                       loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
-                       steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
+                       loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir,
+                       stop=stop, steps_per_epoch=steps_per_epoch, group=group, device=device,
+                       pretrained=pretrained)
         _train_epochs(context, train_batches, val_batches, val_set, state)
     log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
 
@@ -151,21 +160,21 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
     """Train one epoch (from state's samples_in_epoch on); False when a stop was requested."""
     args, net, group = context["args"], context["net"], context["group"]
     net.train()
-    samples_per_step = args.batch_size * group.world
+    accumulate = args.accumulate_grad_batches
+    samples_per_step = args.batch_size * accumulate * group.world
     done = state["samples_in_epoch"] // samples_per_step
     start_epoch(loader, epoch, state["samples_in_epoch"])
-    bar = tqdm(loader, total=context["steps_per_epoch"] - done, desc=f"epoch {epoch}", leave=False,
-               dynamic_ncols=True, disable=not group.is_main)
+    left = max(context["steps_per_epoch"] - done, 0)
+    bar = tqdm(itertools.islice(_micro_batches(loader, accumulate), left), total=left, desc=f"epoch {epoch}",
+               leave=False, dynamic_ncols=True, disable=not group.is_main)
     nonfinite_in_a_row = 0
     totals = [0.0, 0.0, 0]  # regression, classification, finite steps: the epoch's mean loss
     started = time.perf_counter()
-    for steps, batch in enumerate(bar, start=1):
-        if done + steps > context["steps_per_epoch"]:
-            break
+    for steps, batches in enumerate(bar, start=1):
         factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
-        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batch,
+        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batches,
                             context["precision"], group)
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         state["skipped_steps"] += not result.taken
@@ -182,10 +191,18 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
         rate = samples_per_step * steps / (time.perf_counter() - started)
         if group.is_main and not result.empty:
             _log_step(context, state, result, rate, bar)
-        if _stop_requested(context):
+        if _stop_requested(context):  # between optimizer steps: no checkpoint holds half a step's gradients
             return False
     _log_epoch_loss(context, epoch, totals, state["global_step"])
     return True
+
+
+def _micro_batches(loader: DataLoader, accumulate: int):
+    """The loader's batches in lists of `accumulate`, the micro-batches of one optimizer step each (fewer
+    when the loader holds fewer)."""
+    batches = iter(loader)
+    while step := list(itertools.islice(batches, accumulate)):
+        yield step
 
 
 def _log_epoch_loss(context: dict, epoch: int, totals: list, step: int) -> None:
