@@ -91,8 +91,8 @@ def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: tor
                batches: Sequence[Batch], precision: Precision = Precision(),
                group: Group = Group()) -> StepResult:
     """One optimizer step on the gradients of `batches`, micro-batches whose losses are each divided by
-    their count, so that N batches of B images step as one batch of N x B would (with batch statistics
-    of B). Under DDP the gradients are all-reduced once, in the last backward. Every rank takes the step
+    their count, so that N batches of B images step as one batch of N x B would (batch norm sees B
+    images at a time). Under DDP the gradients are all-reduced once, in the last backward. Every rank takes the step
     or none does: a micro-batch without a readable image or with a loss that is not finite, on any rank,
     skips it on all (and is reported)."""
     device = net.priors.device
@@ -119,5 +119,6 @@ def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: tor
 
 
 def _mean(losses: list[tuple[float, float]], finite: bool = True) -> StepResult:
+    """The micro-batches' mean (regression, classification) losses."""
     return StepResult(sum(regression for regression, _ in losses) / len(losses),
                       sum(classification for _, classification in losses) / len(losses), finite)
