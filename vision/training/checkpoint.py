@@ -2,9 +2,9 @@
 
 A training checkpoint is a dict (FORMAT_VERSION 1) with "model" (a state_dict without wrapper
 prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (epochs completed),
-"samples_in_epoch" (images of the next epoch already trained on, after an interruption), "global_step",
-"skipped_steps", "optimizer", "scaler", "best_metric", "val_loss", "rng", "args", "pretrained" and
-"format_version".
+"samples_in_epoch" (images of the next epoch already trained on, after an interruption), "global_step"
+(optimizer steps, skipped ones included), "skipped_steps", "optimizer", "scaler", "best_metric",
+"val_loss", "rng", "args", "pretrained" and "format_version".
 """
 import io
 import re

@@ -3,6 +3,7 @@
 torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; without them everything here is a no-op. NCCL on
 GPUs, gloo on the CPU. Rank 0 logs and writes files; every rank trains on its own shard.
 """
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -59,6 +60,14 @@ def wrap(model: nn.Module, group: Group, device: torch.device) -> nn.Module:
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def gradient_sync(model: nn.Module, sync: bool):
+    """The context of one forward and backward: DDP all-reduces the gradients only when `sync` (the last
+    micro-batch of an optimizer step); otherwise they only add up on this rank (model.no_sync())."""
+    if sync or not isinstance(model, DistributedDataParallel):
+        return contextlib.nullcontext()
+    return model.no_sync()
+
+
 def sum_across(values: list[float], group: Group, device: torch.device) -> list[float]:
     """Element-wise sum of `values` over all ranks."""
     if not group.active:
@@ -66,6 +75,12 @@ def sum_across(values: list[float], group: Group, device: torch.device) -> list[
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def every_rank(flag: bool, group: Group, device: torch.device) -> bool:
+    """Whether `flag` holds on every rank: how the ranks agree to skip a step together, since each must
+    enter the same collectives (DDP's forward broadcasts buffers, its backward all-reduces gradients)."""
+    return sum_across([float(not flag)], group, device)[0] == 0
 
 
 def stop() -> None:

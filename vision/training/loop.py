@@ -1,7 +1,10 @@
 """train_ssd.py's work, top to bottom: data, net, optimizer, then epochs of steps, validation and
 checkpoints. The data path of a step: dataset item -> transforms (workers, uint8) -> collate (padded
-targets) -> train_step on the device (normalize, match, forward, loss, backward, step)."""
+targets) -> train_step on the device (normalize, match, forward, loss, backward, for each of
+--accumulate-grad-batches micro-batches; then the optimizer step)."""
 import argparse
+import contextlib
+import itertools
 import logging
 import math
 import random
@@ -36,12 +39,21 @@ MAX_NONFINITE_IN_A_ROW = 20
 
 
 class StopRequest:
-    """Ctrl-C / SIGTERM ask the loop to stop after the current step."""
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step, inside a `with` block; leaving it
+    (also by an exception or sys.exit) puts back the handlers from before."""
 
     def __init__(self):
         self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
         for kind in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(kind, self._handle)
+            self._previous[kind] = signal.signal(kind, self._handle)
+        return self
+
+    def __exit__(self, *exception):
+        for kind, handler in self._previous.items():
+            signal.signal(kind, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
     def _handle(self, kind, frame):
         self.signal = kind
@@ -96,18 +108,38 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
 
     train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
     val_batches = validation_loader(val_set, args, group)
-    steps_per_epoch = min(len(train_batches), args.max_steps_per_epoch or len(train_batches))
+    accumulate = args.accumulate_grad_batches
+    steps_per_epoch = max(len(train_batches) // accumulate, 1)  # optimizer steps
+    steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch or steps_per_epoch)
     log.info("training %s on %d images (%d classes), validating on %d; %d steps per epoch",
              args.net, len(train_set), len(class_names) - 1, len(val_set), steps_per_epoch)
     log.info("device %s (%s): %s", device, describe_device(device), precision)
+    effective_batch = args.batch_size * accumulate * group.world
+    if accumulate > 1:
+        log.info("%d micro-batches of %d images make a step: effective batch size %d", accumulate,
+                 args.batch_size, effective_batch)
     if group.active:
         log.info("%d processes: effective batch size %d, learning rate %g (not scaled)", group.world,
-                 args.batch_size * group.world, args.lr)
-    writer = SummaryWriter(str(model_dir / "tensorboard")) if group.is_main else None
-    stop = StopRequest()
-    context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
-                   loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir, stop=stop,
-                   steps_per_epoch=steps_per_epoch, group=group, device=device, pretrained=pretrained)
+                 effective_batch, args.lr)
+    with StopRequest() as stop, _tensorboard(model_dir, group) as writer:
+        context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
+                       loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir,
+                       stop=stop, steps_per_epoch=steps_per_epoch, group=group, device=device,
+                       pretrained=pretrained)
+        _train_epochs(context, train_batches, val_batches, val_set, state)
+    log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
+
+
+def _tensorboard(model_dir: Path, group: Group):
+    """Rank 0's TensorBoard writer, to use in a `with` block (closing it writes what it holds); None on
+    the other ranks."""
+    return SummaryWriter(str(model_dir / "tensorboard")) if group.is_main else contextlib.nullcontext()
+
+
+def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoader, val_set,
+                  state: dict) -> None:
+    """The epochs from state's on: train, validate, save; a stop request saves and exits."""
+    args, group, stop, model_dir = context["args"], context["group"], context["stop"], context["model_dir"]
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_batches, epoch, state)
         if not finished:
@@ -118,57 +150,61 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
                       file=sys.stderr)
             sys.exit(128 + int(stop.signal))
         state.update(epoch=epoch + 1, samples_in_epoch=0)
-        if state["skipped_steps"]:
-            log.warning("%d steps so far were skipped: their loss was not finite", state["skipped_steps"])
+        if state["skipped_steps"] and group.is_main:
+            log.warning("steps skipped so far: %d (a batch without a readable image or a loss that was not "
+                        "finite, on some process)", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
-    if writer:
-        writer.close()
-    log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
 
 
 def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> bool:
     """Train one epoch (from state's samples_in_epoch on); False when a stop was requested."""
     args, net, group = context["args"], context["net"], context["group"]
     net.train()
-    samples_per_step = args.batch_size * group.world
+    accumulate = args.accumulate_grad_batches
+    samples_per_step = args.batch_size * accumulate * group.world
     done = state["samples_in_epoch"] // samples_per_step
     start_epoch(loader, epoch, state["samples_in_epoch"])
-    bar = tqdm(loader, total=context["steps_per_epoch"] - done, desc=f"epoch {epoch}", leave=False,
-               dynamic_ncols=True, disable=not group.is_main)
+    left = max(context["steps_per_epoch"] - done, 0)
+    bar = tqdm(itertools.islice(_micro_batches(loader, accumulate), left), total=left, desc=f"epoch {epoch}",
+               leave=False, dynamic_ncols=True, disable=not group.is_main)
     nonfinite_in_a_row = 0
     totals = [0.0, 0.0, 0]  # regression, classification, finite steps: the epoch's mean loss
     started = time.perf_counter()
-    for steps, batch in enumerate(bar, start=1):
-        if done + steps > context["steps_per_epoch"]:
-            break
-        if len(batch.images) == 0 and not group.active:  # every image of the batch was unreadable
-            state["skipped_steps"] += 1
-            continue
+    for steps, batches in enumerate(bar, start=1):
         factor = lr_factor(state["global_step"] / context["steps_per_epoch"], args.scheduler,
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
-        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batch.images,
-                            batch.boxes, batch.labels, context["precision"])
+        result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batches,
+                            context["precision"], group)
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
-        state["skipped_steps"] += not result.finite
-        if result.finite:
+        state["skipped_steps"] += not result.taken
+        if result.taken:
             totals[0] += result.regression_loss
             totals[1] += result.classification_loss
             totals[2] += 1
         if nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
             raise OptionError(f"the loss was not finite for {nonfinite_in_a_row} steps in a row: lower --lr, "
                               f"check the data for broken boxes, or start from other weights")
+        # A skipped step counts too: a resumed run continues after its batch, the schedule does not lag.
         state["global_step"] += 1
         state["samples_in_epoch"] += samples_per_step
         rate = samples_per_step * steps / (time.perf_counter() - started)
-        if group.is_main:
+        if group.is_main and not result.empty:
             _log_step(context, state, result, rate, bar)
-        if _stop_requested(context):
+        if _stop_requested(context):  # between optimizer steps: no checkpoint holds half a step's gradients
             return False
     _log_epoch_loss(context, epoch, totals, state["global_step"])
     return True
+
+
+def _micro_batches(loader: DataLoader, accumulate: int):
+    """The loader's batches in lists of `accumulate`, the micro-batches of one optimizer step each (fewer
+    when the loader holds fewer)."""
+    batches = iter(loader)
+    while step := list(itertools.islice(batches, accumulate)):
+        yield step
 
 
 def _log_epoch_loss(context: dict, epoch: int, totals: list, step: int) -> None:
@@ -208,7 +244,7 @@ def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Pre
     """Mean batch loss over a validation_loader, gathered across ranks."""
     net.eval()
     total, batches = 0.0, 0
-    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True):
+    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True, disable=not group.is_main):
         if len(batch.images) == 0:
             continue
         regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels,

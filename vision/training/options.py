@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     optim = parser.add_argument_group("optimization")
     _add(optim, "--batch-size", type=int, default=4)
+    _add(optim, "--accumulate-grad-batches", type=int, default=1, metavar="N",
+         help="one optimizer step on the summed gradients of N batches: the effective batch of N x "
+              "--batch-size in the memory of one (e.g. on a Jetson Nano; batch norm sees --batch-size "
+              "images). Steps, the schedule and --max-steps-per-epoch count optimizer steps")
     _add(optim, "--epochs", "--num-epochs", type=int, default=30)
     _add(optim, "--workers", "--num-workers", type=int, default=2, help="data loading processes")
     _add(optim, "--optimizer", choices=["sgd", "adamw"], default="sgd")
@@ -118,7 +122,8 @@ def _given_options(argv) -> set[str]:
 
 def check(args: argparse.Namespace) -> None:
     """Raise OptionError for values that cannot work, before any work starts."""
-    positive = ["batch_size", "epochs", "resolution", "validation_epochs", "debug_steps"]
+    positive = ["batch_size", "accumulate_grad_batches", "epochs", "resolution", "validation_epochs",
+                "debug_steps"]
     for name in positive:
         if getattr(args, name) <= 0:
             raise OptionError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")

@@ -1,25 +1,38 @@
 """One training step, the only place that runs one: device-side normalization, batched matching,
-forward (under autocast when mixed precision is on), MultiBox loss, backward, optimizer step."""
+forward (under autocast when mixed precision is on), MultiBox loss, backward (for each micro-batch of
+the step), optimizer step."""
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from vision.datasets import Batch
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.ssd import SSD
+from vision.training import distributed
+from vision.training.distributed import Group
 from vision.training.precision import Precision
 from vision.utils import box_utils
 
 
 @dataclass
 class StepResult:
+    """The step's losses (means over its micro-batches), and why no optimizer step was taken, if so: on
+    some rank a micro-batch held no readable image (`empty`, no loss then) or its loss was not finite."""
     regression_loss: float
     classification_loss: float
-    finite: bool
+    finite: bool = True
+    empty: bool = False
 
     @property
     def loss(self) -> float:
         return self.regression_loss + self.classification_loss
+
+    @property
+    def taken(self) -> bool:
+        return self.finite and not self.empty
 
 
 def matched_targets(net: SSD, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -46,20 +59,37 @@ def batch_loss(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, images: Tensor
 
 
 def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: torch.optim.Optimizer,
-               images: Tensor, boxes: Tensor, labels: Tensor,
-               precision: Precision = Precision()) -> StepResult:
-    """One optimizer step; a non-finite loss skips the update and reports it."""
-    regression, classification = batch_loss(model, net, loss_fn, images, boxes, labels, precision)
-    loss = regression + classification
-    optimizer.zero_grad(set_to_none=True)
-    result = StepResult(float(regression.detach()), float(classification.detach()), bool(torch.isfinite(loss)))
-    if not result.finite:
-        return result
+               batches: Sequence[Batch], precision: Precision = Precision(),
+               group: Group = Group()) -> StepResult:
+    """One optimizer step on the gradients of `batches`, micro-batches whose losses are each divided by
+    their count, so that N batches of B images step as one batch of N x B would (batch norm sees B
+    images at a time). Under DDP the gradients are all-reduced once, in the last backward. Every rank takes the step
+    or none does: a micro-batch without a readable image or with a loss that is not finite, on any rank,
+    skips it on all (and is reported)."""
+    device = net.priors.device
+    optimizer.zero_grad(set_to_none=True)  # also drops what a skipped step had accumulated
+    # The ranks agree before DDP's forward, which broadcasts buffers, and again before each backward.
+    if not distributed.every_rank(all(len(batch.images) for batch in batches), group, device):
+        return StepResult(math.nan, math.nan, empty=True)
+    losses = []  # (regression, classification) of each micro-batch, for the log
+    for index, batch in enumerate(batches):
+        with distributed.gradient_sync(model, index == len(batches) - 1):
+            regression, classification = batch_loss(model, net, loss_fn, batch.images, batch.boxes,
+                                                    batch.labels, precision)
+            losses.append((float(regression.detach()), float(classification.detach())))
+            loss = (regression + classification) / len(batches)
+            if not distributed.every_rank(bool(torch.isfinite(loss)), group, device):
+                return _mean(losses, finite=False)
+            (precision.scaler.scale(loss) if precision.scaler else loss).backward()
     if precision.scaler is not None:
-        precision.scaler.scale(loss).backward()
         precision.scaler.step(optimizer)
         precision.scaler.update()
     else:
-        loss.backward()
         optimizer.step()
-    return result
+    return _mean(losses)
+
+
+def _mean(losses: list[tuple[float, float]], finite: bool = True) -> StepResult:
+    """The micro-batches' mean (regression, classification) losses."""
+    return StepResult(sum(regression for regression, _ in losses) / len(losses),
+                      sum(classification for _, classification in losses) / len(losses), finite)

@@ -1,0 +1,64 @@
+"""Stopping a run and resuming it: a skipped batch is a step like any other, a stop at SIGTERM gives back
+the signal handlers and closes TensorBoard's writer (in process: the stop exits with SystemExit)."""
+import signal
+import threading
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import train_ssd
+from test_train_ssd import final_weights, options
+from training_runs import sigterm_at_batch, with_unreadable_images
+from vision.training import checkpoint as ckpt
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture
+def handlers():
+    """The signal handlers before the test, put back after it whatever the test did."""
+    before = [signal.getsignal(kind) for kind in STOP_SIGNALS]
+    yield before
+    for kind, handler in zip(STOP_SIGNALS, before):
+        signal.signal(kind, handler)
+
+
+def test_a_skipped_batch_counts_as_a_step_and_resuming_after_it_is_exact(shapes, tmp_path, monkeypatch, handlers):
+    data = with_unreadable_images(shapes, tmp_path / "data", positions=[2, 3])  # the second batch of 2
+    steps = ["--batch-size", "2", "--epochs", "2", "--max-steps-per-epoch", "4"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert train_ssd.main(options(data, straight, *steps)) == 0
+    saved = torch.load(straight / ckpt.LAST, weights_only=True)
+    assert saved["global_step"] == 8 and saved["skipped_steps"] == 1
+    sigterm_at_batch(monkeypatch, 3)
+    with pytest.raises(SystemExit):
+        train_ssd.main(options(data, stopped, *steps))
+    interrupted = torch.load(stopped / ckpt.LAST, weights_only=True)
+    assert (interrupted["global_step"], interrupted["samples_in_epoch"], interrupted["skipped_steps"]) == (3, 6, 1)
+    monkeypatch.undo()
+    assert train_ssd.main(["--resume", str(stopped / ckpt.LAST)]) == 0
+    a, b = final_weights(straight), final_weights(stopped)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_training_gives_back_the_signal_handlers(shapes, tmp_path, handlers):
+    assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1")) == 0
+    assert [signal.getsignal(kind) for kind in STOP_SIGNALS] == handlers
+
+
+def tensorboard_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if type(thread).__module__.startswith("tensorboard")}
+
+
+def test_a_stop_gives_back_the_signal_handlers_and_closes_tensorboard(shapes, tmp_path, monkeypatch, handlers):
+    threads = tensorboard_threads()
+    sigterm_at_batch(monkeypatch, 2)
+    with pytest.raises(SystemExit) as stop:
+        train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--debug-steps", "1"))
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert [signal.getsignal(kind) for kind in STOP_SIGNALS] == handlers
+    assert tensorboard_threads() <= threads  # an open writer's thread writes its queue: an exit cuts it short
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("train/regression_loss")] == [1, 2]

@@ -1,0 +1,58 @@
+"""Ways to run train_ssd.py in the tests: under torchrun with a time limit, on data with unreadable
+images, stopped by SIGTERM at a chosen batch (a uniquely named module: tests/training is on pytest's path)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vision.datasets import open_dataset
+from vision.training import data
+from vision.training.data import EpochSampler
+
+REPO = Path(__file__).resolve().parents[2]
+TORCHRUN_TIMEOUT = 180
+
+
+def torchrun(*argv: str) -> subprocess.CompletedProcess:
+    """`python -m torch.distributed.run --nproc_per_node=2 *argv` on the CPU (gloo). A rank that waits for
+    a collective the other never enters hangs: past TORCHRUN_TIMEOUT the launcher and its workers are
+    killed and the test fails."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *argv]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=TORCHRUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, err = process.communicate()
+        pytest.fail(f"torchrun still running after {TORCHRUN_TIMEOUT} s:\n{err[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def with_unreadable_images(dataset: Path, root: Path, positions: list[int], seed: int = 7) -> Path:
+    """A copy of a COCO-layout `dataset` at `root` whose training images at these `positions` of epoch 0's
+    shuffled order (under `seed`) are not images."""
+    shutil.copytree(dataset, root)
+    train = open_dataset(root, "train")
+    order = list(EpochSampler(len(train), seed))
+    for position in positions:
+        train.image_path(order[position]).write_bytes(b"not an image")
+    return root
+
+
+def sigterm_at_batch(monkeypatch, number: int) -> None:
+    """Send this process SIGTERM while the `number`-th batch (1 for the first) is collated: in the
+    middle of a step, with --workers 0."""
+    collate, calls = data.collate_samples, [0]
+
+    def collate_and_signal(samples):
+        calls[0] += 1
+        if calls[0] == number:
+            signal.raise_signal(signal.SIGTERM)
+        return collate(samples)
+
+    monkeypatch.setattr(data, "collate_samples", collate_and_signal)
