@@ -7,8 +7,9 @@ steps        for each net (mb1-ssd, mb2-ssd-lite at 300, batch 32), the millisec
                       fp32, channels-first, the earlier MultiboxLoss;
              ours     this toolkit's step (vision/training/step.py): uint8 batches from
                       SSDTrainTransform, normalization and batched matching on the device, the
-                      vectorized MultiboxLoss; in fp32, channels-last, AMP (bf16 on CPUs that compute
-                      it natively, as --amp picks) and AMP with channels-last.
+                      vectorized MultiboxLoss; in fp32, channels-last, AMP and AMP with
+                      channels-last (AMP as train_ssd.py --amp picks it: float32 on a device without
+                      a native reduced precision, so those rows show what --amp costs there).
              All variants of a net start from the same weights, read the same images in the same
              order, and the "ours" variants get the very same batches: their losses, printed step by
              step, show whether mixed precision changes what the net learns.
@@ -17,6 +18,10 @@ matching     matched targets + loss alone on coco128's real boxes (the true numb
              and 640), on --device.
 torchvision  ssdlite320_mobilenet_v3_large's training step (matching and loss inside its forward), as
              context, fp32 and AMP with channels-last.
+
+The first line says what the device is (CPU: PyTorch's kernel level and whether bf16 is native; GPU:
+name and compute capability). ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 limit PyTorch and
+oneDNN to their AVX2 kernels: on a newer x86 CPU, that shows what an AVX2 CPU's kernels do.
 
 The machine may be shared: variants take turns, round after round, each round with a fresh data
 loader (so no variant's workers run during another's steps); each variant's fastest round (the mean
