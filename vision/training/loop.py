@@ -17,7 +17,6 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from vision.cli import OptionError, resolve_device
-from vision.evaluation import evaluate_model
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
@@ -240,6 +239,8 @@ def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, s
 
 def _log_mean_ap(context: dict, val_set, step: int) -> None:
     """COCO AP / AP50 and VOC mAP of the net on the validation set (rank 0 computes it alone)."""
+    from vision.evaluation import evaluate_model  # here: it loads matplotlib (23 MB), which most runs never use
+
     args = context["args"]
     metrics = evaluate_model(context["net"], val_set, args.batch_size, workers=args.workers)
     coco, voc = metrics["coco"], metrics["voc"]
