@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # its neighbours and the checkout, run or imported (tests)
 from classic import MatchPrior, classic_multibox_loss  # noqa: E402
 from dataloader import ClassicCocoDataset, resize, subtract_means, to_percent_coords, to_tensor  # noqa: E402
 from train_step import (IOU_THRESHOLD, LEARNING_RATE, MOMENTUM, WEIGHT_DECAY, Clock, Variant,  # noqa: E402
@@ -50,7 +51,7 @@ from vision.ssd import create_net  # noqa: E402
 from vision.ssd.nets import NETS  # noqa: E402
 from vision.training.step import Precision  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = BENCH.parent
 SAMPLE_SECONDS = 0.025
 OURS_TRAINED = ": training loss "  # loop.py logs it once an epoch's steps are done, before validation
 CLASSIC_TRAINED = "classic: training steps done"
