@@ -1,33 +1,36 @@
-"""Peak memory of training epochs with validation, side by side in one run: train_ssd.py against the
-classic pipeline, at a Jetson Nano's settings (mb1-ssd, batch 4, 2 data workers, 300 x 300).
+"""Peak memory of training with validation, side by side in one run: train_ssd.py with README's
+low-memory recipe (mb1-ssd, batch 4, 2 data workers, 300 x 300: a Jetson Nano's settings) against the
+classic pipeline with the same settings.
 
 Each variant runs in its own fresh process, so peaks do not mix. Every 25 ms the PSS of that process
 and of all its descendants (the data workers) is read from /proc/<pid>/smaps_rollup and summed: PSS
 shares each page out among the processes that map it, so the sum is the memory the whole run takes.
 
-ours, with validation     train_ssd.py --epochs E --max-steps-per-epoch N from scratch: each epoch N
-                          training steps, then validation on the test split and the checkpoints. Two
-                          epochs by default: the second shows what the first validation left behind, and
-                          workers forked after the first epoch would hold copies of the trained weights.
-ours, training alone      the same command, stopped as soon as its log says the first epoch's training
-                          steps are done (the last epoch always validates, so training is cut off there).
+ours, with validation     train_ssd.py with the recipe's flags, --epochs E --max-steps-per-epoch N from
+                          scratch: each epoch N training steps, then validation on the test split and
+                          the checkpoints. Two epochs by default: the second shows what the first
+                          validation left behind, and workers forked after the first epoch would hold
+                          copies of the trained weights.
+ours, training alone      the same E x N steps in one epoch, stopped as soon as the log says they are done
+                          (the last epoch always validates, so training is cut off there).
 classic, with validation  the earlier tools' epochs: bench/dataloader.py's data path (OpenCV, float numpy
                           augmentation, per-sample matching in the workers, which exit after each pass)
                           feeding bench/train_step.py's classic step (fp32, channels-first, the earlier
                           MultiboxLoss) for N steps, then their validation pass, E times.
 
-"first training" is a run's peak until its first epoch's steps are done, "after" its peak from then on
+"first training" is a run's peak until its first training steps are done, "after" its peak from then on
 (validation, checkpoints, the later epochs). The variants take turns for --rounds rounds; the round with
 the median peak is reported, with every round's peak beside it: the peak moves by a few percent from
 run to run (where the C heap fragments, and PSS shares library pages with other processes).
 
-    python3 bench/memory.py [--data PATH] [--epochs 2] [--steps 10] [--rounds 3] [--net mb1-ssd]
-                            [--batch-size 4] [--workers 2] [--resolution 300] [--device cpu]
+    python3 bench/memory.py [--data PATH] [--epochs 2] [--steps 10] [--rounds 3] [--device cpu]
+                            [--flags="--net mb1-ssd --batch-size 4 --workers 2"]
 """
 import argparse
 import collections
 import statistics
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,9 +52,11 @@ from train_step import (IOU_THRESHOLD, LEARNING_RATE, MOMENTUM, WEIGHT_DECAY, Cl
 from vision.datasets import open_dataset  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.ssd.nets import NETS  # noqa: E402
+from vision.training.options import parse_args as train_options  # noqa: E402
 from vision.training.step import Precision  # noqa: E402
 
 REPO = BENCH.parent
+RECIPE_HEADING = "### Low memory: a Jetson Nano"  # README's section whose train_ssd.py line is the recipe
 SAMPLE_SECONDS = 0.025
 OURS_TRAINED = ": training loss "  # loop.py logs it once an epoch's steps are done, before validation
 CLASSIC_TRAINED = "classic: training steps done"
@@ -145,17 +150,31 @@ def measure(command: list[str], marker: str, stop_at_marker: bool = False) -> di
 
 # ---- the variants ----
 
-def ours_command(args, model_dir: str) -> list[str]:
-    return [sys.executable, "train_ssd.py", "--data", str(args.data), "--model-dir", model_dir,
-            "--net", args.net, "--no-pretrained", "--batch-size", str(args.batch_size),
-            "--workers", str(args.workers), "--resolution", str(args.resolution), "--epochs", str(args.epochs),
-            "--max-steps-per-epoch", str(args.steps), "--device", args.device, "--seed", str(args.seed)]
+def readme_recipe() -> list[str]:
+    """The flags of README's low-memory recipe: the `python3 train_ssd.py` line under RECIPE_HEADING."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index(RECIPE_HEADING):]
+    line = next(line for line in section.splitlines() if line.strip().startswith("python3 train_ssd.py"))
+    return shlex.split(line)[2:]
+
+
+def settings(args) -> argparse.Namespace:
+    """train_ssd.py's options for the flags, as it reads them: the classic run gets the same net,
+    batch size, workers and resolution."""
+    return train_options([*args.flags, "--data", str(args.data)])[0]
+
+
+def ours_command(args, model_dir: str, epochs: int, steps: int) -> list[str]:
+    """train_ssd.py with the flags; the data, run length and device of the benchmark come after them
+    and win (argparse keeps an option's last value)."""
+    return [sys.executable, "train_ssd.py", *args.flags, "--data", str(args.data), "--model-dir", model_dir,
+            "--epochs", str(epochs), "--max-steps-per-epoch", str(steps), "--no-pretrained",
+            "--device", args.device, "--seed", str(args.seed)]
 
 
 def classic_command(args) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--classic-run", "--data", str(args.data),
-            "--net", args.net, "--batch-size", str(args.batch_size), "--workers", str(args.workers),
-            "--resolution", str(args.resolution), "--epochs", str(args.epochs), "--steps", str(args.steps),
+    return [sys.executable, str(Path(__file__).resolve()), "--classic-run", f"--flags={shlex.join(args.flags)}",
+            "--data", str(args.data), "--epochs", str(args.epochs), "--steps", str(args.steps),
             "--device", args.device, "--seed", str(args.seed)]
 
 
@@ -175,25 +194,25 @@ def classic_run(args) -> None:
     """The earlier tools' epochs, in this process: each a fresh training loader (its workers exit when
     the pass ends), `args.steps` of their step, then their validation loss over the validation split."""
     torch.set_num_threads(1)
-    device = torch.device(args.device)
-    config = NETS[args.net]
+    device, run = torch.device(args.device), settings(args)
+    config = NETS[run.net]
     train_set = open_dataset(args.data, "train", include_negatives=False)
     val_set = open_dataset(args.data, "val", class_order=train_set.class_names[1:], include_negatives=False)
     torch.manual_seed(args.seed)
-    net = create_net(args.net, len(train_set.class_names), args.resolution).to(device).train()
+    net = create_net(run.net, len(train_set.class_names), run.resolution).to(device).train()
     match = MatchPrior(net.priors.cpu(), IOU_THRESHOLD)
-    train_data = ClassicCocoDataset(train_set, classic_augmentation(args.resolution, config.mean, config.std),
+    train_data = ClassicCocoDataset(train_set, classic_augmentation(run.resolution, config.mean, config.std),
                                     match)
-    val_data = ClassicCocoDataset(val_set, classic_test_transform(args.resolution, config.mean, config.std),
+    val_data = ClassicCocoDataset(val_set, classic_test_transform(run.resolution, config.mean, config.std),
                                   match)
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     variant = Variant("classic", classic_step, None, net, optimizer, Precision(), device)
     for epoch in range(args.epochs):
-        classic_train(variant, DataLoader(train_data, batch_size=args.batch_size, shuffle=True,
-                                          num_workers=args.workers), args.steps)
+        classic_train(variant, DataLoader(train_data, batch_size=run.batch_size, shuffle=True,
+                                          num_workers=run.workers), args.steps)
         if epoch == 0:
             print(CLASSIC_TRAINED, file=sys.stderr, flush=True)
-        classic_validation_loss(net, DataLoader(val_data, batch_size=args.batch_size, num_workers=args.workers),
+        classic_validation_loss(net, DataLoader(val_data, batch_size=run.batch_size, num_workers=run.workers),
                                 device)
 
 
@@ -247,18 +266,20 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(default_data),
                         help="a VOC dataset with trainval and test lists")
+    parser.add_argument("--flags", type=shlex.split, default=None,
+                        help="train_ssd.py's flags, as --flags=\"...\" (default: README's low-memory recipe); the "
+                             "data, model directory, run length and device are the benchmark's")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="training steps per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="turns each variant takes")
-    parser.add_argument("--net", default="mb1-ssd", choices=list(NETS))
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--resolution", type=int, default=300)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--classic-run", action="store_true",
                         help="run the classic epochs in this process, unmeasured (the benchmark starts it so)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.flags is None:
+        args.flags = readme_recipe()
+    return args
 
 
 def main() -> None:
@@ -266,15 +287,18 @@ def main() -> None:
     if args.classic_run:
         classic_run(args)
         return
+    run = settings(args)
     print(f"machine: {machine()}")
-    print(f"{args.net}, batch {args.batch_size}, {args.workers} workers, {args.resolution} x {args.resolution}, "
-          f"{args.epochs} epochs of {args.steps} steps from scratch, each then validated, on {args.data} "
-          f"({args.device}); PSS of each variant's process tree every {SAMPLE_SECONDS * 1000:.0f} ms, "
-          f"{args.rounds} rounds", flush=True)
+    print(f"flags {shlex.join(args.flags)}: {run.net}, batch {run.batch_size}, {run.workers} workers, "
+          f"{run.resolution} x {run.resolution}; {args.epochs} epochs of {args.steps} steps from scratch, each "
+          f"then validated, on {args.data} ({args.device}); PSS of each variant's process tree every "
+          f"{SAMPLE_SECONDS * 1000:.0f} ms, {args.rounds} rounds", flush=True)
     with tempfile.TemporaryDirectory() as directory:
+        total_steps = args.epochs * args.steps
         variants = {
-            "ours, with validation": (ours_command(args, f"{directory}/full"), OURS_TRAINED, False),
-            "ours, training alone": (ours_command(args, f"{directory}/alone"), OURS_TRAINED, True),
+            "ours, with validation": (ours_command(args, f"{directory}/full", args.epochs, args.steps),
+                                      OURS_TRAINED, False),
+            "ours, training alone": (ours_command(args, f"{directory}/alone", 1, total_steps), OURS_TRAINED, True),
             "classic, with validation": (classic_command(args), CLASSIC_TRAINED, False),
         }
         results = {name: [] for name in variants}

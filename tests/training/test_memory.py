@@ -1,4 +1,5 @@
-"""What a training run keeps in memory: its data workers."""
+"""What a training run keeps in memory: its data workers, and README's low-memory recipe (bench/memory.py
+measures that recipe; here it runs for two steps, so that it cannot rot)."""
 import logging
 import os
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import train_ssd
-from bench.memory import children
+from bench.memory import children, readme_recipe
 from vision.training import loop
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
@@ -73,3 +74,13 @@ def test_validation_workers_exit_with_validation_and_training_workers_live_throu
     assert len(seen[0]) == 2 and all(workers == seen[0] for workers in seen)  # the same two, never restarted
     assert not live_children() - earlier  # and they exit with the run
 
+
+def test_readme_low_memory_recipe_trains(shapes, tmp_path):
+    """README's recipe as written, with the test's data, model directory and run length (argparse keeps
+    an option's last value), on the CPU."""
+    recipe = readme_recipe()
+    assert recipe[:2] == ["--data=data/fruit", "--model-dir=models/fruit"]  # what the test replaces
+    argv = [*recipe, "--data", str(shapes), "--model-dir", str(tmp_path / "model"), "--epochs", "1",
+            "--max-steps-per-epoch", "2", "--no-pretrained", "--device", "cpu"]
+    assert train_ssd.main(argv) == 0
+    assert (tmp_path / "model" / "checkpoint-last.pth").is_file()
