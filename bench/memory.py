@@ -28,7 +28,6 @@ run to run (where the C heap fragments, and PSS shares library pages with other 
 """
 import argparse
 import collections
-import statistics
 import os
 import shlex
 import signal
@@ -99,7 +98,7 @@ def children(pid: int) -> list[int]:
 
 class PeakMonitor(threading.Thread):
     """Samples a process tree until stopped; keeps the peak (kB, processes) of each phase: before
-    `mark()` (training) and after it (validation and checkpoints)."""
+    `mark()` (the first training steps) and after it (validation, checkpoints, later epochs)."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
@@ -140,7 +139,7 @@ def measure(command: list[str], marker: str, stop_at_marker: bool = False) -> di
     monitor.finished.set()
     monitor.join()
     if not monitor.phase or (process.returncode != 0 and not stop_at_marker):
-        sys.exit(f"bench/memory.py: {' '.join(command[1:3])} failed (exit code {process.returncode}):\n"
+        sys.exit(f"bench/memory.py: {Path(command[1]).name} failed (exit code {process.returncode}):\n"
                  + "".join(tail))
     training, after = monitor.peaks
     peak = training if stop_at_marker else max(training, after)
