@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.utils.fileio import (atomic_write_bytes, atomic_write_image, atomic_write_json, atomic_write_text,
-                                 staged_path)
+from vision.utils.fileio import (atomic_file, atomic_write_bytes, atomic_write_image, atomic_write_json,
+                                 atomic_write_text, staged_path)
 
 
 @pytest.fixture
@@ -39,6 +39,17 @@ def test_a_failed_block_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
             staging.write_text("half")
             raise RuntimeError("interrupted")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_file_written_through_that_fails_halfway_keeps_the_old_one(tmp_path):
+    """Checkpoints are streamed to the file: a failure in the middle of torch.save must not leave half."""
+    target = tmp_path / "checkpoint.pth"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as file:
+            file.write(b"half")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pth"]
 
 
 def test_atomic_writes_give_the_usual_mode_of_a_new_file(tmp_path, umask_027):

@@ -6,13 +6,12 @@ prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (
 (optimizer steps, skipped ones included), "skipped_steps", "optimizer", "scaler", "best_metric",
 "val_loss", "rng", "args", "pretrained" and "format_version".
 """
-import io
 import re
 from pathlib import Path
 
 import torch
 
-from vision.utils.fileio import atomic_write_bytes
+from vision.utils.fileio import atomic_file
 
 FORMAT_VERSION = 1
 LAST = "checkpoint-last.pth"
@@ -21,10 +20,11 @@ _EPOCH_FILE = re.compile(r"^(?P<net>.+)-Epoch-(?P<epoch>\d+)-Loss-(?P<loss>[0-9.
 
 
 def atomic_save(content, path: Path) -> None:
-    """torch.save, written atomically: a crash never leaves half a checkpoint."""
-    buffer = io.BytesIO()
-    torch.save(content, buffer)
-    atomic_write_bytes(path, buffer.getbuffer())  # a view: no second copy of the checkpoint in memory
+    """torch.save, written atomically: a crash never leaves half a checkpoint. Streamed to the file:
+    serialized in memory first, the checkpoint would add its size (more while the buffer grows) to
+    the peak memory of the run."""
+    with atomic_file(path) as file:
+        torch.save(content, file)
 
 
 def non_finite_keys(state_dict: dict) -> list[str]:

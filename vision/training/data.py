@@ -6,7 +6,9 @@ tree with only ImageSets/Main/default.txt holds out every tenth image.
 """
 import argparse
 import copy
+import ctypes
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,15 +136,27 @@ class EpochSampler(Sampler):
 
 def train_loader(dataset, args: argparse.Namespace, group: Group, pin_memory: bool) -> DataLoader:
     """Batches of `dataset` with the training augmentation, seeded by (seed, epoch, index). The
-    workers live as long as the loader (no start-up cost per epoch): call start_epoch before each.
-    Its length is an epoch's steps: full batches of this rank's share, or one short batch when the
-    share is smaller than a batch."""
+    workers live as long as the loader (no start-up cost per epoch; start them with start_workers):
+    call start_epoch before each epoch. Its length is an epoch's steps: full batches of this rank's
+    share, or one short batch when the share is smaller than a batch."""
     transform = train_transform(args.data_augmentation, args.resolution, NETS[args.net].mean)
     samples = TransformedDataset(dataset, transform, args.seed)
+    # Its own generator for the workers' base seed, so that starting them leaves the global RNG (the
+    # net's initial weights) as it was; the samples do not depend on it.
     return DataLoader(samples, batch_size=args.batch_size, sampler=EpochSampler(len(samples), args.seed, group),
                       num_workers=args.workers, collate_fn=collate_samples,
                       drop_last=len(samples) // group.world > args.batch_size, pin_memory=pin_memory,
-                      persistent_workers=args.workers > 0)
+                      persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed))
+
+
+def start_workers(loader: DataLoader) -> None:
+    """Fork a train_loader's workers now, before the net and the optimizer exist. A forked worker
+    keeps its copy of every page the main process writes after the fork; forked later, each worker
+    would hold a stale copy of the weights, gradients and optimizer state for the whole run."""
+    sampler = loader.sampler
+    sampler.set_epoch(0, sampler.size)  # an empty pass: nothing is loaded before the first start_epoch
+    iter(loader)
+    sampler.set_epoch(0)
 
 
 def start_epoch(loader: DataLoader, epoch: int, start: int = 0) -> None:
@@ -152,7 +166,18 @@ def start_epoch(loader: DataLoader, epoch: int, start: int = 0) -> None:
 
 
 def validation_loader(dataset, args: argparse.Namespace, group: Group) -> DataLoader:
-    """Batches of `dataset` resized for the net; each rank takes every world-th image, none twice."""
+    """Batches of `dataset` resized for the net; each rank takes every world-th image, none twice.
+    Its workers exit at the end of each pass, so that between validations only the training
+    workers are alive."""
     samples = TransformedDataset(dataset, SSDEvalTransform(args.resolution), args.seed)
     return DataLoader(samples, batch_size=args.batch_size, sampler=range(group.rank, len(samples), group.world),
-                      num_workers=args.workers, collate_fn=collate_samples, persistent_workers=args.workers > 0)
+                      num_workers=args.workers, collate_fn=collate_samples)
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing). Call
+    it before workers fork: training on the CPU leaves a few hundred MB of free heap in the main
+    process, and each page of it that a forked worker shares is copied when the main process reuses it."""
+    libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
+    if hasattr(libc, "malloc_trim"):  # glibc, not musl
+        libc.malloc_trim(0)

@@ -20,14 +20,14 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from vision.cli import OptionError, resolve_device
-from vision.evaluation import evaluate_model
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import checkpoint as ckpt
 from vision.training import distributed
 from vision.training.distributed import Group
-from vision.training.data import build_datasets, start_epoch, train_loader, validation_loader
+from vision.training.data import (build_datasets, release_free_memory, start_epoch, start_workers, train_loader,
+                                  validation_loader)
 from vision.training.model import build_net
 from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
@@ -82,6 +82,8 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
         atomic_write_text(model_dir / "labels.txt", "\n".join(class_names) + "\n")
         atomic_write_json(model_dir / "args.json", vars(args), indent=2, default=str)
+    train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
+    start_workers(train_batches)  # before the net exists (see start_workers)
     net, pretrained = build_net(args, len(class_names), resume)
     net.to(device)
     if args.sync_bn:
@@ -106,7 +108,6 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         state.update({key: resume[key] for key in state})
         _set_rng_state(resume["rng"])
 
-    train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
     val_batches = validation_loader(val_set, args, group)
     accumulate = args.accumulate_grad_batches
     steps_per_epoch = max(len(train_batches) // accumulate, 1)  # optimizer steps
@@ -258,6 +259,7 @@ def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Pre
 
 def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, state: dict) -> None:
     args, net = context["args"], context["net"]
+    release_free_memory()  # before the validation workers fork
     val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], context["group"])
     state["val_loss"] = val_loss
     if not context["group"].is_main:
@@ -278,6 +280,8 @@ def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, s
 
 def _log_mean_ap(context: dict, val_set, step: int) -> None:
     """COCO AP / AP50 and VOC mAP of the net on the validation set (rank 0 computes it alone)."""
+    from vision.evaluation import evaluate_model  # here: it loads matplotlib (23 MB), which most runs never use
+
     args = context["args"]
     metrics = evaluate_model(context["net"], val_set, args.batch_size, workers=args.workers)
     coco, voc = metrics["coco"], metrics["voc"]

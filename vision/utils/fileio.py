@@ -27,14 +27,22 @@ def staged_path(path):
         staging.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path, data: bytes | memoryview) -> None:
+@contextlib.contextmanager
+def atomic_file(path):
+    """A new binary file to write `path` through: it replaces `path`, flushed to disk, when the block
+    succeeds, and is removed if not."""
     with staged_path(path) as staging:
         # A new file created by the process itself, not mkstemp's private one: the umask applies as
         # usual, without changing it (threads write at the same time).
         with open(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
+
+
+def atomic_write_bytes(path, data: bytes | memoryview) -> None:
+    with atomic_file(path) as file:
+        file.write(data)
 
 
 def atomic_write_text(path, text: str) -> None:
