@@ -4,6 +4,7 @@ import logging
 import pytest
 import torch
 
+from bad_annotations import COCO_FAULTS, annotation, coco_tree, image
 from vision.datasets import CocoDataset, DatasetError, open_dataset
 from vision.datasets.synthetic import CATEGORIES
 
@@ -88,3 +89,26 @@ def test_errors_name_the_file(tmp_path):
     (tmp_path / "annotations" / "instances_train2017.json").write_text("{")
     with pytest.raises(DatasetError, match=r"instances_train2017.json: not valid JSON \(line 1"):
         open_dataset(tmp_path, "train")
+
+
+@pytest.mark.parametrize("fault", COCO_FAULTS)
+def test_bad_coco_files_are_refused_in_one_line_naming_the_file(tmp_path, fault):
+    build, problem = COCO_FAULTS[fault]
+    root, path = build(tmp_path)
+    with pytest.raises(DatasetError) as error:
+        CocoDataset(root, "train")
+    assert str(error.value) == f"{path}: {problem}"
+
+
+def test_a_size_of_0_or_none_is_read_from_the_image(tmp_path, caplog):
+    unsized = {key: value for key, value in image(3).items() if key not in ("width", "height")}
+    images = [image(1, width=0), image(2, height=0), unsized]
+    boxes = [[4, 4, 20, 20], [50, 40, 30, 30], [4, 4, 20, 20]]  # the second runs off the 64 x 48 image
+    coco_tree(tmp_path, {"images": images, "annotations": [annotation(n, n, box) for n, box in enumerate(boxes, 1)],
+                         "categories": [{"id": 1, "name": "cat"}]})
+    with caplog.at_level(logging.INFO):
+        dataset = CocoDataset(tmp_path, "train")
+    assert dataset.dropped_boxes == 0 and "dropped" not in caplog.text
+    targets = [dataset.target(index) for index in range(3)]
+    assert [target["size"] for target in targets] == [(48, 64)] * 3
+    assert [target["boxes"].tolist() for target in targets] == [[[4, 4, 24, 24]], [[50, 40, 64, 48]], [[4, 4, 24, 24]]]

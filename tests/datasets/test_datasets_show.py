@@ -1,6 +1,7 @@
 import cv2
 import pytest
 
+from bad_annotations import FAULTS
 from vision.datasets import show
 from vision.datasets.show import draw_samples
 
@@ -27,3 +28,14 @@ def test_command_line_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == (f"python3 -m vision.datasets.show: error: {tmp_path}: not a dataset layout this tool reads: expected "
                                     "annotations/instances_*.json (COCO), Annotations/ with ImageSets/Main/ "
                                     "(VOC) or sub-*-annotations-bbox.csv (Open Images)\n")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_bad_annotation_files_are_one_line_naming_the_file(tmp_path, monkeypatch, capsys, fault):
+    build, problem = FAULTS[fault]
+    root, path = build(tmp_path / "data")
+    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(root), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit) as exit_info:
+        show.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"python3 -m vision.datasets.show: error: {path}: {problem}\n"

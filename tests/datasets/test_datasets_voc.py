@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vision.datasets import DatasetError, VOCDataset
+from bad_annotations import FAULTS
 from datasets_helpers import make_voc, voc_object, write_image
 
 
@@ -72,3 +73,11 @@ def test_missing_files_are_errors_naming_them(tmp_path):
 def test_boxes_are_clipped_to_the_image(tmp_path):
     make_voc(tmp_path, {"a": ("a.jpg", [voc_object("cat", (-5, 10, 200, 300))])}, {"trainval": ["a"]})
     assert torch.equal(VOCDataset(tmp_path)[0][1]["boxes"], torch.tensor([[0.0, 9.0, 80.0, 64.0]]))
+
+
+def test_an_image_list_that_is_not_utf8_is_one_line_naming_it(tmp_path):
+    build, problem = FAULTS["non-UTF-8 image list"]
+    root, path = build(tmp_path)
+    with pytest.raises(DatasetError) as error:
+        VOCDataset(root, "train")
+    assert str(error.value) == f"{path}: {problem}"

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from bad_annotations import COCO_FAULTS, FAULTS
 from eval_helpers import (MODEL_CLASSES, lively_net, mini_coco, one_line_error, run_eval, save_checkpoint,
                           write_labels)
 from vision.evaluation.cli import main
@@ -91,6 +92,18 @@ def test_a_dataset_without_the_models_classes(files, capsys, tmp_path):
     message = error_of(capsys, "--trained_model", files["checkpoint"], "--label_file", labels,
                        "--dataset", files["coco"])
     assert "none of its classes" in message and "durian" in message
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_bad_annotation_files_are_one_line_naming_the_file(files, capsys, tmp_path, fault):
+    build, problem = FAULTS[fault]
+    root, path = build(tmp_path / "data")
+    out = ["--output-dir", tmp_path / "out"]
+    expected = f"eval_ssd.py: error: {path}: {problem}"
+    assert error_of(capsys, "--trained_model", files["checkpoint"], "--dataset", root, "--split", "train",
+                    *out) == expected
+    if fault in COCO_FAULTS:
+        assert error_of(capsys, "--detections", files["dets"], "--annotations", path, *out) == expected
 
 
 def test_in_a_process_of_its_own(files):

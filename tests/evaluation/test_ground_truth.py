@@ -5,10 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
+from bad_annotations import COCO_FAULTS, annotation, coco_tree, image
 from eval_helpers import lively_net
-from vision.datasets import open_dataset
+from vision.datasets import CocoDataset, DatasetError, open_dataset
 from vision.evaluation import evaluate_model
-from vision.evaluation.ground_truth import ground_truth
+from vision.evaluation.errors import EvaluationError
+from vision.evaluation.ground_truth import ground_truth, read_annotations
 
 OBJECTS = {  # image -> (class, VOC's 1-based xmin, ymin, xmax, ymax, difficult)
     "000000000531": [("person", 11, 21, 111, 221, 0), ("person", 301, 41, 351, 141, 1),
@@ -80,3 +82,24 @@ def test_unreadable_images_are_skipped_with_a_warning_not_a_traceback(tmp_path, 
     metrics = evaluate_model(lively_net(["BACKGROUND", "Apple", "Zebra"]), dataset, batch_size=2)
     assert 0 <= metrics["coco"]["AP"] <= 1
     assert "img2.jpg: file not found" in caplog.text and "img3.jpg: not a readable image" in caplog.text
+
+
+@pytest.mark.parametrize("fault", COCO_FAULTS)
+def test_the_annotations_evaluation_refuses_are_those_training_refuses(tmp_path, fault):
+    build, problem = COCO_FAULTS[fault]
+    root, path = build(tmp_path)
+    with pytest.raises(DatasetError) as refused_by_the_dataset:
+        CocoDataset(root, "train")
+    with pytest.raises(EvaluationError) as refused_by_evaluation:
+        read_annotations(path)
+    assert str(refused_by_evaluation.value) == str(refused_by_the_dataset.value) == f"{path}: {problem}"
+
+
+def test_images_of_unknown_size_are_scored(tmp_path):
+    images = [image(1, width=0), image(2, height=0, width=None)]
+    coco_tree(tmp_path, {"images": images, "annotations": [annotation(1, 1), annotation(2, 2)],
+                         "categories": [{"id": 1, "name": "cat"}]})
+    dataset = open_dataset(tmp_path, "train")
+    assert [dataset.target(index)["boxes"].tolist() for index in range(2)] == [[[4, 4, 24, 24]]] * 2
+    metrics = evaluate_model(lively_net(["BACKGROUND", "cat"]), dataset, batch_size=2)
+    assert 0 <= metrics["coco"]["AP"] <= 1 and set(metrics["voc"]["per_class"]) == {"cat"}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import train_ssd
+from bad_annotations import FAULTS
 from vision.datasets.synthetic import generate
 from vision.ssd import create_net
 from vision.ssd.weights import load_weights
@@ -125,6 +126,14 @@ def test_unusable_datasets_are_one_line_errors(tmp_path, capsys, make_dataset, m
     assert train_ssd.main(["--data", str(data), "--model-dir", str(tmp_path / "model")]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1 and not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_bad_annotation_files_are_one_line_errors(tmp_path, capsys, fault):
+    build, problem = FAULTS[fault]
+    root, path = build(tmp_path / "data")
+    assert train_ssd.main(["--data", str(root), "--model-dir", str(tmp_path / "model")]) == 2
+    assert one_line_error(capsys) == f"train_ssd.py: error: {path}: {problem}\n"
 
 
 def one_line_error(capsys) -> str:

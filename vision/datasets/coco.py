@@ -1,15 +1,21 @@
 """COCO layout: root/<split>/ images and root/annotations/instances_<split>.json."""
+import json
 import logging
+import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from .base import DetectionDataset
 from .errors import DatasetError
-from .table import AnnotationTable, large_enough
+from .table import AnnotationTable, clip_to_known_sizes, large_enough
 from vision.utils.jsonfile import JsonReadError, read_json
 
 logger = logging.getLogger(__name__)
+
+INSTANCES_LISTS = ("images", "annotations", "categories")
+IDS_SHOWN = 5
 
 
 class CocoDataset(DetectionDataset):
@@ -62,16 +68,51 @@ def _read_json(path: Path) -> dict:
         raise DatasetError(path, str(error)) from None
 
 
+def check_instances(data, path) -> None:
+    """The rules of a COCO instances file that training, evaluation and the sample viewer share, so that
+    none of them uses a file another refuses: the three lists, each image id once, every bbox four numbers
+    (COCO's tools read no other). DatasetError names the file; KeyError or TypeError for a missing field."""
+    fields = data if isinstance(data, dict) else {}
+    missing = [key for key in INSTANCES_LISTS if not isinstance(fields.get(key), list)]
+    if missing:
+        raise DatasetError(path, f"not a COCO instances file (no {' or '.join(missing)} list)")
+    _check_unique_image_ids(data["images"], path)
+    _check_boxes(data["annotations"], path)
+
+
+def _check_unique_image_ids(images: list[dict], path) -> None:
+    """A repeated id would put one image's boxes on another and leave the other a negative."""
+    counts = Counter(image["id"] for image in images)
+    repeated = [str(image_id) for image_id, count in counts.items() if count > 1]
+    if repeated:
+        more = f" and {len(repeated) - IDS_SHOWN} more" if len(repeated) > IDS_SHOWN else ""
+        raise DatasetError(path, f"image ids listed more than once: {', '.join(repeated[:IDS_SHOWN])}{more}")
+
+
+def _check_boxes(annotations: list[dict], path) -> None:
+    bad = next((annotation for annotation in annotations if not _is_box(annotation["bbox"])), None)
+    if bad is not None:
+        raise DatasetError(path, f"annotation {bad.get('id')}: bbox {json.dumps(bad['bbox'])} is not four numbers")
+
+
+def _is_box(bbox) -> bool:
+    return isinstance(bbox, list) and len(bbox) == 4 and all(
+        isinstance(value, (int, float)) and math.isfinite(value) for value in bbox)
+
+
 def _parse(data: dict, annotation_file: Path) -> tuple[AnnotationTable, list[dict], int]:
+    check_instances(data, annotation_file)
     categories = sorted(data["categories"], key=lambda category: category["id"])
     _check_unique_names(categories, annotation_file)
     label_of = {category["id"]: label for label, category in enumerate(categories, start=1)}
     images = data["images"]
     position = {image["id"]: index for index, image in enumerate(images)}
-    sizes = np.array([(image["height"], image["width"]) for image in images], dtype=np.float32).reshape(-1, 2)
-    annotations = [annotation for annotation in data.get("annotations", [])
+    # a width or height of 0 or none is unknown, as in VOC: the image file tells it when it is read
+    sizes = np.array([(image.get("height") or 0, image.get("width") or 0) for image in images],
+                     dtype=np.float32).reshape(-1, 2)
+    annotations = [annotation for annotation in data["annotations"]
                    if annotation["image_id"] in position and annotation["category_id"] in label_of]
-    if len(annotations) < len(data.get("annotations", [])):
+    if len(annotations) < len(data["annotations"]):
         logger.warning("%s: skipped %d annotations of unknown images or categories", annotation_file,
                        len(data["annotations"]) - len(annotations))
     box_image = np.array([position[annotation["image_id"]] for annotation in annotations], dtype=np.int64)
@@ -92,12 +133,10 @@ def _parse(data: dict, annotation_file: Path) -> tuple[AnnotationTable, list[dic
 
 
 def _corner_boxes(xywh: list, sizes: np.ndarray) -> np.ndarray:
-    """COCO [x, y, w, h] -> corners clipped to the image ([height, width] per box)."""
+    """COCO [x, y, w, h] -> corners clipped to the image where its size is known ([height, width] per box)."""
     boxes = np.array(xywh, dtype=np.float32).reshape(-1, 4)
     boxes[:, 2:] += boxes[:, :2]
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, sizes[:, 1:2])
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, sizes[:, 0:1])
-    return boxes
+    return clip_to_known_sizes(boxes, sizes)
 
 
 def _check_unique_names(categories: list[dict], annotation_file: Path) -> None:

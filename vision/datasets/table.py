@@ -73,3 +73,13 @@ def large_enough(boxes: np.ndarray) -> np.ndarray:
     """Mask of the boxes at least MIN_BOX_SIZE wide and high."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     return ((boxes[:, 2] - boxes[:, 0]) >= MIN_BOX_SIZE) & ((boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_SIZE)
+
+
+def clip_to_known_sizes(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Clip corner boxes to [0, size] where the annotations give the image's size ([height, width] per
+    box); 0 means unknown: those boxes are clipped once the image is read."""
+    limits = np.where(sizes > 0, sizes, np.inf).astype(np.float32)
+    boxes = boxes.clip(0)
+    boxes[:, 0::2] = np.minimum(boxes[:, 0::2], limits[:, 1:2])
+    boxes[:, 1::2] = np.minimum(boxes[:, 1::2], limits[:, 0:1])
+    return boxes

@@ -11,7 +11,7 @@ from .base import DetectionDataset
 from .errors import DatasetError
 from .images import IMAGE_EXTENSIONS
 from .labels import read_dataset_labels
-from .table import AnnotationTable, large_enough
+from .table import AnnotationTable, clip_to_known_sizes, large_enough
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class VOCDataset(DetectionDataset):
         if not image_dir.is_dir():
             raise DatasetError(image_dir, "image folder not found")
         list_file = _image_list(root, split)
-        ids = [line.strip() for line in list_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        ids = _read_ids(list_file)
         labels_file = root / "labels.txt"
         names = read_dataset_labels(labels_file) if labels_file.is_file() else None
         images = [_read_annotation(root / "Annotations" / f"{image_id}.xml") for image_id in ids]
@@ -52,6 +52,18 @@ def _image_list(root: Path, split: str) -> Path:
         if (folder / f"{name}.txt").is_file():
             return folder / f"{name}.txt"
     raise DatasetError(folder / f"{split}.txt", "image list not found (nor default.txt)")
+
+
+def _read_ids(list_file: Path) -> list[str]:
+    """The image ids of a list, one per line."""
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line, byte = error.object[:error.start].count(b"\n") + 1, error.object[error.start]
+        raise DatasetError(list_file, f"line {line} is not UTF-8 text (byte {byte:#x})") from None
+    except OSError as error:
+        raise DatasetError(list_file, f"cannot read the image list ({error.strerror or error})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _read_annotation(path: Path) -> dict:
@@ -112,19 +124,10 @@ def _table(images: list[dict], files: list[str], names: list[str], labels_file: 
     boxes = np.array([row[2] for row in rows], dtype=np.float32).reshape(-1, 4)
     sizes = np.array([image["size"] for image in images], dtype=np.int64).reshape(-1, 2)
     box_image = np.array([row[0] for row in rows], dtype=np.int64)
-    boxes = _clip_to_known_sizes(boxes, sizes[box_image])
+    boxes = clip_to_known_sizes(boxes, sizes[box_image])
     keep = large_enough(boxes)
     table = AnnotationTable.from_rows(
         files=files, image_ids=np.arange(len(images)), sizes=sizes, box_image=box_image[keep],
         boxes=boxes[keep], labels=np.array([label_of[row[1]] for row in rows], dtype=np.int64)[keep],
         difficult=np.array([row[3] for row in rows], dtype=bool)[keep])
     return table, int((~keep).sum())
-
-
-def _clip_to_known_sizes(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Clip to [0, size] where <size> is given (0 means unknown: clipped once the image is read)."""
-    limits = np.where(sizes > 0, sizes, np.inf).astype(np.float32)
-    boxes = boxes.clip(0)
-    boxes[:, 0::2] = np.minimum(boxes[:, 0::2], limits[:, 1:2])
-    boxes[:, 1::2] = np.minimum(boxes[:, 1::2], limits[:, 0:1])
-    return boxes

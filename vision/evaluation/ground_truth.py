@@ -6,7 +6,8 @@ official evaluation does); VOC and Open Images data get one built in memory from
 """
 from dataclasses import dataclass
 
-from vision.datasets import ImageReadError
+from vision.datasets import DatasetError, ImageReadError
+from vision.datasets.coco import check_instances
 from vision.utils.jsonfile import JsonReadError, read_json
 
 from .errors import EvaluationError
@@ -40,19 +41,20 @@ def read_annotations(path) -> dict:
 
 
 def check_annotations(data, source) -> dict:
-    """Check the parts COCOeval reads; add `area` (from the box) and `iscrowd` (0) where missing, and
-    renumber annotations 1..N when their ids are missing, repeated or 0 (COCOeval marks a match with
-    the matched annotation's id, so an id of 0 reads as unmatched)."""
-    if not isinstance(data, dict) or not all(isinstance(data.get(key), list)
-                                             for key in ("images", "annotations", "categories")):
-        raise EvaluationError(f"{source}: not a COCO instances file (needs images, annotations and categories)")
+    """Check the parts COCOeval reads (with the rules training applies too, `check_instances`); add `area`
+    (from the box) and `iscrowd` (0) where missing, and renumber annotations 1..N when their ids are
+    missing, repeated or 0 (COCOeval marks a match with the matched annotation's id, so an id of 0 reads
+    as unmatched)."""
     try:
+        check_instances(data, source)
         image_ids = {int(image["id"]) for image in data["images"]}
         category_ids = {int(category["id"]) for category in data["categories"]}
         if not all(isinstance(category["name"], str) for category in data["categories"]):
             raise ValueError("categories.name")
         for annotation in data["annotations"]:
             _check_annotation(annotation, image_ids, category_ids, source)
+    except DatasetError as error:
+        raise EvaluationError(str(error)) from None
     except (KeyError, TypeError, ValueError) as error:
         raise EvaluationError(f"{source}: not a COCO instances file (missing or bad field {error})") from None
     ids = [annotation.get("id") for annotation in data["annotations"]]
@@ -63,7 +65,7 @@ def check_annotations(data, source) -> dict:
 
 
 def _check_annotation(annotation: dict, image_ids: set, category_ids: set, source) -> None:
-    _, _, width, height = (float(value) for value in annotation["bbox"])
+    _, _, width, height = annotation["bbox"]
     if annotation["image_id"] not in image_ids or annotation["category_id"] not in category_ids:
         raise EvaluationError(f"{source}: annotation {annotation.get('id')} refers to image "
                               f"{annotation['image_id']} or category {annotation['category_id']}, "
