@@ -61,8 +61,6 @@ def _read_ids(list_file: Path) -> list[str]:
     except UnicodeDecodeError as error:
         line, byte = error.object[:error.start].count(b"\n") + 1, error.object[error.start]
         raise DatasetError(list_file, f"line {line} is not UTF-8 text (byte {byte:#x})") from None
-    except OSError as error:
-        raise DatasetError(list_file, f"cannot read the image list ({error.strerror or error})") from None
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
