@@ -21,7 +21,8 @@ IDS_SHOWN = 5
 class CocoDataset(DetectionDataset):
     """Labels 1..K follow the file's categories sorted by id, whether raw COCO ids (1..90 with gaps)
     or ids already made contiguous; `label_to_category_id` maps labels back for evaluation.
-    Crowd regions are kept as `difficult`; images without annotations are negatives."""
+    Crowd regions are kept as `difficult`; images without annotations are negatives. The file must pass
+    `check_instances`, as it must for evaluation."""
 
     ids_from_file = True
 
