@@ -19,7 +19,7 @@ from tqdm import tqdm
 from vision.utils.fileio import atomic_write_text
 
 from . import PrepError
-from .download import DownloadError, download
+from .download import DEFAULT_MIN_SPEED, DEFAULT_TIMEOUT_S, DownloadError, download
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/openimages"
 DEFAULT_IMAGE_BASE_URL = "https://open-images-dataset.s3.amazonaws.com"
@@ -37,7 +37,8 @@ IMAGE_ID = re.compile(r"[0-9A-Za-z_-]+")  # guards the <ImageID>.jpg path agains
 def download_open_images(root: Path, class_names: list[str], *, max_images: int = 0,
                          max_annotations_per_class: int = 0, stats_only: bool = False,
                          include_depiction: bool = False, num_workers: int = 10, retries: int = 10,
-                         backoff: float = 1.0, seed: int = 0, base_url: str = DEFAULT_BASE_URL,
+                         backoff: float = 1.0, timeout: float = DEFAULT_TIMEOUT_S,
+                         min_speed: float = DEFAULT_MIN_SPEED, seed: int = 0, base_url: str = DEFAULT_BASE_URL,
                          image_base_url: str = DEFAULT_IMAGE_BASE_URL,
                          log: Callable[[str], None] = print) -> dict[str, set[str]]:
     """Select the boxes of class_names, write the sub-*.csv files and fetch their images.
@@ -49,7 +50,7 @@ def download_open_images(root: Path, class_names: list[str], *, max_images: int 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base_url, image_base_url = base_url.rstrip("/"), image_base_url.rstrip("/")
-    fetch = dict(retries=retries, backoff=backoff)
+    fetch = dict(retries=retries, backoff=backoff, timeout=timeout, min_speed=min_speed)
     descriptions = fetch_file(f"{base_url}/{CLASS_DESCRIPTIONS}", root, **fetch)
     classes = resolve_classes(descriptions, class_names)
     rng = random.Random(seed)
