@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import requests
 import urllib3
@@ -60,13 +61,15 @@ def session() -> requests.Session:
 
 def download(url: str, dest: Path, *, expected_size: int | None = None, md5: str | None = None,
              retries: int = 5, backoff: float = 1.0, timeout: float = DEFAULT_TIMEOUT_S,
-             min_speed: float = DEFAULT_MIN_SPEED, progress: bool = True, position: int | None = None) -> Path:
+             min_speed: float = DEFAULT_MIN_SPEED, check: Callable[[Path], str | None] | None = None,
+             progress: bool = True, position: int | None = None) -> Path:
     """Fetch url into dest, resuming dest.part if present. Raises DownloadError with a one-line reason.
 
     An attempt is dropped (and the next one resumes) when the server is silent for `timeout`
     seconds or sends less than `min_speed` bytes per second over `timeout` seconds (0: no minimum).
-    expected_size/md5, when known, are checked before the file is renamed into place; a file that
-    fails them is deleted (resuming cannot repair it).
+    expected_size/md5, when known, and `check` (which returns what is wrong with a file, or None) are
+    applied before the file is renamed into place; a file that fails them is deleted (resuming
+    cannot repair it).
     """
     dest = Path(dest)
     part = part_path(dest)
@@ -82,6 +85,10 @@ def download(url: str, dest: Path, *, expected_size: int | None = None, md5: str
     else:
         raise DownloadError(f"{dest.name}: download from {url} failed after {retries + 1} attempts: {last_error}")
     _verify(part, dest.name, expected_size, md5, progress, position)
+    problem = check(part) if check else None
+    if problem:
+        part.unlink()
+        raise DownloadError(f"{dest.name}: the file from {url} is unusable: {problem}; deleted it")
     os.replace(part, dest)
     return dest
 
