@@ -222,7 +222,8 @@ def add_speed_options(parser: argparse.ArgumentParser) -> None:
                         help="drop and resume a transfer that is silent this long, or slower than --min-speed "
                              "over this long (default: %(default)g)")
     parser.add_argument("--min-speed", type=_not_negative, default=DEFAULT_MIN_SPEED, metavar="BYTES_PER_S",
-                        help="lowest average speed of a transfer, 0 for none (default: %(default)g)")
+                        help="slowest a transfer may be, averaged over --timeout; 0 for no minimum "
+                             "(default: %(default)g)")
 
 
 def _positive(text: str) -> float:
