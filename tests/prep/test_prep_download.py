@@ -111,9 +111,9 @@ def test_stalled_transfer_fails_in_one_line_after_the_retries(serve, tmp_path):
 
 
 def test_slow_but_steady_transfer_is_not_dropped(serve, tmp_path):
-    server = serve({"/f.bin": BODY[:510]})
-    server.trickle_first["/f.bin"] = 1  # 500 bytes, then 10 bytes over 2 s: 5 bytes/s
-    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", retries=0, timeout=1, min_speed=1,
+    server = serve({"/f.bin": BODY[:515]})
+    server.trickle_first["/f.bin"] = 1  # 500 bytes, then 15 bytes over 3 s: 5 bytes/s, three windows of 1 s
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", retries=0, timeout=1, min_speed=0.5,
                     progress=False)
-    assert dest.read_bytes() == BODY[:510]
+    assert dest.read_bytes() == BODY[:515]
     assert len(server.requests) == 1
