@@ -11,6 +11,7 @@ import sys
 
 from vision.cli import OneLineParser, run_main
 from vision.prep import PrepError
+from vision.prep.download import add_speed_options
 from vision.prep.open_images import DEFAULT_BASE_URL, DEFAULT_IMAGE_BASE_URL, download_open_images
 
 PROG = "open_images_downloader.py"
@@ -31,6 +32,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-workers", "--num_workers", type=int, default=10,
                         help="images downloaded at once (default: %(default)s)")
     parser.add_argument("--retry", type=int, default=10, help="attempts after a failed one (default: %(default)s)")
+    add_speed_options(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the --max-* sampling (default: %(default)s)")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="annotations server (default: %(default)s)")
     parser.add_argument("--image-base-url", default=DEFAULT_IMAGE_BASE_URL,
@@ -47,6 +49,7 @@ def main(argv=None) -> int:
             args.root, class_names, max_images=max(args.max_images, 0),
             max_annotations_per_class=max(args.max_annotations_per_class, 0), stats_only=args.stats_only,
             include_depiction=args.include_depiction, num_workers=args.num_workers, retries=args.retry,
+            timeout=args.timeout, min_speed=args.min_speed,
             seed=args.seed, base_url=args.base_url, image_base_url=args.image_base_url)
         missing = sum(len(ids) for ids in failed.values())
         if missing:

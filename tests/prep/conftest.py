@@ -3,6 +3,7 @@
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -23,6 +24,9 @@ class Handler(BaseHTTPRequestHandler):
             if failures_left:
                 server.fail_first[self.path] = failures_left - 1
             cut = server.drop_after.pop(self.path, None)
+            trickles = server.trickle_first.get(self.path, 0)
+            if trickles:
+                server.trickle_first[self.path] = trickles - 1
         if over_limit or failures_left:
             return self.send_error(503)
         body = server.files.get(self.path)
@@ -43,12 +47,31 @@ class Handler(BaseHTTPRequestHandler):
         payload = body[start:]
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        if trickles:
+            return self._trickle(payload)
         if cut is None:
             self.wfile.write(payload)
             return
         # Announce the whole length, send part of it, and hang up: a connection lost mid-file.
         self.wfile.write(payload[:cut])
         self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def _trickle(self, payload: bytes) -> None:
+        """Send trickle_head bytes, then one byte per trickle_interval_s: a stalled transfer."""
+        server = self.server
+        self.wfile.write(payload[:server.trickle_head])
+        give_up = time.monotonic() + server.trickle_limit_s
+        try:
+            for i in range(server.trickle_head, len(payload)):
+                if time.monotonic() > give_up:
+                    server.outlasted.append(self.path)
+                    break
+                time.sleep(server.trickle_interval_s)
+                self.wfile.write(payload[i:i + 1])
+        except OSError:
+            return  # the client gave up, as it should
         self.connection.shutdown(socket.SHUT_RDWR)
         self.close_connection = True
 
@@ -74,6 +97,11 @@ class FileServer(ThreadingHTTPServer):
         self.range_support = True
         self.drop_after: dict[str, int] = {}  # path -> bytes sent before hanging up (once)
         self.fail_first: dict[str, int] = {}  # path -> how many 503 replies come first
+        self.trickle_first: dict[str, int] = {}  # path -> how many replies trickle (see Handler._trickle)
+        self.trickle_head = 500
+        self.trickle_interval_s = 0.2
+        self.trickle_limit_s = 30.0  # then the server hangs up: a client that waits forever fails, not hangs
+        self.outlasted: list[str] = []  # paths whose trickle the client sat through until trickle_limit_s
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.max_requests = 300  # a runaway retry loop ends in 503s, not a hung test
         self.lock = threading.Lock()

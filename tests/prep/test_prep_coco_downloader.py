@@ -109,3 +109,30 @@ def test_known_sizes_are_checked_before_downloading(serve, tmp_path):
     with pytest.raises(PrepError, match=rf"val2017.zip: server reports {len(VAL_ZIP)} bytes .* expected 1234"):
         download_coco(tmp_path, ["val2017"], base_url=server.url, known={"val2017.zip": (1234, None)})
     assert len(server.requests) == 1  # the disk check needed no request
+
+
+def test_stalled_download_fails_in_one_line_then_resumes(serve, tmp_path):
+    server = serve(FILES)
+    server.trickle_first["/zips/val2017.zip"] = 2  # 500 bytes, then a byte every 0.2 s
+    out = run_script("coco_downloader.py", "--path", tmp_path, "--base-url", server.url, "--splits", "val2017",
+                     "--retries", "1", "--timeout", "1", "--min-speed", "1000")
+    assert out.returncode == 1
+    line = error_line(out.stderr)
+    assert f"val2017.zip: download from {server.url}/zips/val2017.zip failed after 2 attempts: stalled: " in line
+    assert "under the minimum speed of 1000 bytes/s" in line
+    assert server.outlasted == []  # each attempt was dropped by the downloader, not by the server
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val2017.zip.part"]  # kept for the next run
+
+    download_coco(tmp_path, ["val2017"], base_url=server.url, keep_zips=True, backoff=0)
+    assert (tmp_path / "val2017.zip").read_bytes() == VAL_ZIP
+    assert len(server.requests) == 3 and server.requests[0][1] is None
+    resumed_from = [int(r.removeprefix("bytes=").removesuffix("-")) for _, r in server.requests[1:]]
+    assert server.trickle_head <= resumed_from[0] < resumed_from[1]  # each attempt went on from the last
+
+
+@pytest.mark.parametrize("option", [("--timeout", "0"), ("--min-speed", "-1"), ("--min-speed", "fast")])
+def test_bad_speed_options_are_one_line(tmp_path, option):
+    out = run_script("coco_downloader.py", "--path", tmp_path, *option)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"coco_downloader.py: error: argument {option[0]}: expected ")
+    assert len(out.stderr.strip().splitlines()) == 1

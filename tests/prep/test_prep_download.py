@@ -13,6 +13,11 @@ BODY = os.urandom(4 * CHUNK_SIZE + 12345)
 CUT = 2 * CHUNK_SIZE + 1000  # bytes sent before the connection drops
 
 
+def range_start(request) -> int:
+    """The offset a recorded (path, Range header) request resumed from."""
+    return int(request[1].removeprefix("bytes=").removesuffix("-"))
+
+
 def test_dropped_connection_resumes_with_range(serve, tmp_path):
     server = serve({"/f.bin": BODY})
     server.drop_after["/f.bin"] = CUT
@@ -20,10 +25,8 @@ def test_dropped_connection_resumes_with_range(serve, tmp_path):
     assert dest.read_bytes() == BODY
     assert not part_path(dest).exists()
     assert len(server.requests) == 2
-    first_range, second_range = server.requests[0][1], server.requests[1][1]
-    assert first_range is None
-    resumed_from = int(second_range.removeprefix("bytes=").removesuffix("-"))
-    assert 0 < resumed_from <= CUT  # only what arrived was kept, and it was not fetched again
+    assert server.requests[0][1] is None
+    assert 0 < range_start(server.requests[1]) <= CUT  # only what arrived was kept, and it was not fetched again
 
 
 def test_server_without_range_support_starts_over(serve, tmp_path):
@@ -80,3 +83,37 @@ def test_free_space_check(tmp_path):
     ensure_free_space(tmp_path, 1, "a byte")
     with pytest.raises(PrepError, match="not enough free disk space for everything"):
         ensure_free_space(tmp_path, 10**18, "everything")
+
+
+def test_stalled_transfer_is_dropped_and_resumed(serve, tmp_path):
+    server = serve({"/f.bin": BODY})
+    server.trickle_first["/f.bin"] = 1  # 500 bytes, then a byte every 0.2 s: far under 1000 bytes/s
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", retries=1, backoff=0, timeout=1, min_speed=1000,
+                    progress=False)
+    assert dest.read_bytes() == BODY
+    assert server.outlasted == []  # the client dropped the trickle itself
+    assert range_start(server.requests[1]) >= server.trickle_head  # what trickled in was kept
+
+
+def test_stalled_transfer_fails_in_one_line_after_the_retries(serve, tmp_path):
+    server = serve({"/f.bin": BODY})
+    server.trickle_first["/f.bin"] = 2
+    with pytest.raises(DownloadError, match=rf"^f\.bin: download from {server.url}/f\.bin failed after 2 attempts: "
+                                            r"stalled: \d+ bytes in the last \d+ s, under the minimum speed of "
+                                            r"1000 bytes/s$"):
+        download(f"{server.url}/f.bin", tmp_path / "f.bin", retries=1, backoff=0, timeout=1, min_speed=1000,
+                 progress=False)
+    assert server.outlasted == []
+    assert part_path(tmp_path / "f.bin").stat().st_size > server.trickle_head  # kept for the next run
+    # The same server, no longer stalling, finishes the download from there.
+    assert download(f"{server.url}/f.bin", tmp_path / "f.bin", retries=0, progress=False).read_bytes() == BODY
+    assert range_start(server.requests[-1]) > server.trickle_head
+
+
+def test_slow_but_steady_transfer_is_not_dropped(serve, tmp_path):
+    server = serve({"/f.bin": BODY[:515]})
+    server.trickle_first["/f.bin"] = 1  # 500 bytes, then 15 bytes over 3 s: 5 bytes/s, three windows of 1 s
+    dest = download(f"{server.url}/f.bin", tmp_path / "f.bin", retries=0, timeout=1, min_speed=0.5,
+                    progress=False)
+    assert dest.read_bytes() == BODY[:515]
+    assert len(server.requests) == 1

@@ -1,6 +1,7 @@
 """open_images_downloader.py / vision.prep.open_images against a loopback server."""
 
 import csv
+import gzip
 
 import pytest
 
@@ -117,3 +118,64 @@ def test_unknown_class_is_one_line_with_close_matches(server, tmp_path):
     assert "Traceback" not in out.stderr
     with pytest.raises(PrepError, match=r"'Kiwi' \(close matches: none\)"):
         fetch(server, tmp_path, ["Kiwi"])
+
+
+CAPTIVE_PORTAL = b"<!DOCTYPE html>\n<html><head><title>Sign in to the Wi-Fi</title></head><body>...</body></html>\n"
+# A file served (or cached) in place of a CSV: its URL path, its bytes, and what the error says.
+BAD_CSV = {
+    "binary": ("/v5/validation-annotations-bbox.csv", gzip.compress(files()["/v5/validation-annotations-bbox.csv"]),
+               "binary, not text"),
+    "latin-1": ("/2018_04/class-descriptions-boxable.csv", (CLASSES + "/m/0crm,Crème brûlée\n").encode("latin-1"),
+                "not UTF-8 text (invalid continuation byte near byte"),
+    "html": ("/2018_04/train/train-annotations-bbox.csv", CAPTIVE_PORTAL,
+             "the first line is '<!DOCTYPE html>', not a box annotation header (ImageID first, with LabelName, "
+             "IsDepiction) (an HTML page: a login or error page instead of the file?)"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_CSV)
+def test_bad_csv_download_is_refused_in_one_line(serve, tmp_path, kind):
+    url_path, content, reason = BAD_CSV[kind]
+    server = serve({**files(), url_path: content})
+    out = run_script("open_images_downloader.py", "--class-names", "Apple", "--data", tmp_path, "--retry", "0",
+                     "--base-url", server.url, "--image-base-url", f"{server.url}/images")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("open_images_downloader.py: error: ")]
+    name = url_path.rsplit("/", 1)[-1]  # also the name it is kept under in --data
+    assert len(errors) == 1, out.stderr
+    assert errors[0].startswith(f"open_images_downloader.py: error: {name}: the file from {server.url}{url_path} "
+                                "is unusable: ")
+    assert reason in errors[0] and errors[0].endswith("; deleted it")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(name)]  # nothing bad kept, no .part
+
+
+@pytest.mark.parametrize("kind", BAD_CSV)
+def test_bad_cached_csv_is_reported_and_downloaded_again(server, tmp_path, kind):
+    url_path, content, reason = BAD_CSV[kind]
+    cached = tmp_path / url_path.rsplit("/", 1)[-1]
+    cached.write_bytes(content)
+    lines = []
+    download_open_images(tmp_path, ["Apple"], base_url=server.url, stats_only=True, retries=0, log=lines.append)
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {cached}: ")
+    assert reason in warnings[0] and warnings[0].endswith("; deleted it, downloading it again")
+    assert cached.read_bytes() == files()[url_path]
+    assert "  Image count:  8" in lines  # the statistics come from the good file
+
+    requests_made, good = len(server.requests), {p: p.read_bytes() for p in tmp_path.iterdir()}
+    download_open_images(tmp_path, ["Apple"], base_url=server.url, stats_only=True, log=lines.append)
+    assert len(server.requests) == requests_made  # good cached files are used as they are
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == good
+
+
+def test_bad_cached_csv_is_deleted_even_when_the_new_download_is_bad_too(serve, tmp_path):
+    server = serve({**files(), "/2018_04/class-descriptions-boxable.csv": CAPTIVE_PORTAL})
+    (tmp_path / "class-descriptions-boxable.csv").write_bytes(CAPTIVE_PORTAL)
+    lines = []
+    with pytest.raises(PrepError, match=r"^class-descriptions-boxable\.csv: the file from .* is unusable: the first "
+                                        r"line is '<!DOCTYPE html>', not a class list row"):
+        download_open_images(tmp_path, ["Apple"], base_url=server.url, retries=0, log=lines.append)
+    assert lines == [f"warning: {tmp_path / 'class-descriptions-boxable.csv'}: the first line is '<!DOCTYPE html>', "
+                     "not a class list row such as '/m/014j1m,Apple' (an HTML page: a login or error page instead "
+                     "of the file?); deleted it, downloading it again"]
+    assert list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from vision.utils.fileio import atomic_write_json
 
 from . import PrepError
-from .download import download, part_path
+from .download import DEFAULT_MIN_SPEED, DEFAULT_TIMEOUT_S, download, part_path
 from .fileio import ensure_free_space, format_bytes
 
 OFFICIAL_HOST = "images.cocodataset.org"
@@ -55,10 +55,12 @@ def archive_for(split: str) -> Archive:
 
 def download_coco(root: Path, splits=DEFAULT_SPLITS, base_url: str = DEFAULT_BASE_URL, workers: int = 2,
                   keep_zips: bool = False, extract: bool = True, retries: int = 5, backoff: float = 1.0,
+                  timeout: float = DEFAULT_TIMEOUT_S, min_speed: float = DEFAULT_MIN_SPEED,
                   known: dict | None = None) -> list[str]:
     """Fetch (and extract) the archives of the given splits into root; return one summary line each.
 
     known maps archive names to (size, md5); by default the official table for COCO's own server.
+    retries, backoff, timeout and min_speed are those of vision.prep.download.download.
     Raises PrepError naming every archive that failed.
     """
     root = Path(root)
@@ -68,12 +70,13 @@ def download_coco(root: Path, splits=DEFAULT_SPLITS, base_url: str = DEFAULT_BAS
         known = OFFICIAL_ARCHIVES if urlparse(base_url).hostname == OFFICIAL_HOST else {}
     archives = [archive_for(s) for s in dict.fromkeys(splits)]
     _check_space_for_known(root, archives, known, extract)
+    network = dict(retries=retries, backoff=backoff, timeout=timeout, min_speed=min_speed)
 
     def fetch(index_archive):
         index, archive = index_archive
         try:
             return fetch_archive(root, archive, base_url, known.get(archive.name, (None, None)),
-                                 keep_zips, extract, retries, backoff, position=index), None
+                                 keep_zips, extract, position=index, **network), None
         except PrepError as e:
             return None, str(e)
 
@@ -86,7 +89,7 @@ def download_coco(root: Path, splits=DEFAULT_SPLITS, base_url: str = DEFAULT_BAS
 
 
 def fetch_archive(root: Path, archive: Archive, base_url: str, size_md5, keep_zips: bool, extract: bool,
-                  retries: int, backoff: float, position: int | None = None) -> str:
+                  position: int | None = None, **network) -> str:
     zip_path = root / archive.name
     if archive.marker(root).exists():
         return f"{archive.name}: already extracted"
@@ -94,8 +97,8 @@ def fetch_archive(root: Path, archive: Archive, base_url: str, size_md5, keep_zi
         return f"{archive.name}: already downloaded"
     if not zip_path.exists():
         size, md5 = size_md5
-        download(f"{base_url}/{archive.url_path}", zip_path, expected_size=size, md5=md5,
-                 retries=retries, backoff=backoff, position=position)
+        download(f"{base_url}/{archive.url_path}", zip_path, expected_size=size, md5=md5, position=position,
+                 **network)
     check_zip(zip_path, position)
     if not extract:
         return f"{archive.name}: downloaded and checked"

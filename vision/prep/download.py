@@ -2,17 +2,22 @@
 
 A download is written to `<name>.part` and renamed into place only once it is complete and
 checked, so a file with its final name is always whole. An interrupted download resumes from
-the `.part` file with an HTTP Range request.
+the `.part` file with an HTTP Range request. A transfer that stalls (silent for `timeout` seconds,
+or slower than `min_speed` over that long) is dropped and resumed like a lost connection.
 """
 
+import argparse
 import hashlib
+import math
 import os
 import re
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from . import PrepError
@@ -23,6 +28,12 @@ MAX_BACKOFF_S = 60.0
 # Statuses worth asking again for; any other 4xx (404, 403, ...) will not change by retrying.
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# A dead connection that still trickles a byte now and then is caught by the speed check; these
+# defaults are far below any real link, so a slow one is not cut (both are options of the scripts).
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MIN_SPEED = 100.0  # bytes per second, averaged over DEFAULT_TIMEOUT_S
+# What breaks a body read part-way: worth another attempt (requests' own errors cover the request).
+BROKEN_READ = (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.SSLError)
 
 _thread_state = threading.local()
 
@@ -49,12 +60,16 @@ def session() -> requests.Session:
 
 
 def download(url: str, dest: Path, *, expected_size: int | None = None, md5: str | None = None,
-             retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
+             retries: int = 5, backoff: float = 1.0, timeout: float = DEFAULT_TIMEOUT_S,
+             min_speed: float = DEFAULT_MIN_SPEED, check: Callable[[Path], str | None] | None = None,
              progress: bool = True, position: int | None = None) -> Path:
     """Fetch url into dest, resuming dest.part if present. Raises DownloadError with a one-line reason.
 
-    expected_size/md5, when known, are checked before the file is renamed into place; a file that
-    fails them is deleted (resuming cannot repair it).
+    An attempt is dropped (and the next one resumes) when the server is silent for `timeout`
+    seconds or sends less than `min_speed` bytes per second over `timeout` seconds (0: no minimum).
+    expected_size/md5, when known, and `check` (which returns what is wrong with a file, or None) are
+    applied before the file is renamed into place; a file that fails them is deleted (resuming
+    cannot repair it).
     """
     dest = Path(dest)
     part = part_path(dest)
@@ -63,18 +78,22 @@ def download(url: str, dest: Path, *, expected_size: int | None = None, md5: str
         if attempt:
             time.sleep(min(backoff * 2 ** (attempt - 1), MAX_BACKOFF_S))
         try:
-            _fetch(url, part, dest.name, expected_size, timeout, progress, position)
+            _fetch(url, part, dest.name, expected_size, timeout, min_speed, progress, position)
             break
         except _TryAgain as e:
             last_error = e
     else:
         raise DownloadError(f"{dest.name}: download from {url} failed after {retries + 1} attempts: {last_error}")
     _verify(part, dest.name, expected_size, md5, progress, position)
+    problem = check(part) if check else None
+    if problem:
+        part.unlink()
+        raise DownloadError(f"{dest.name}: the file from {url} is unusable: {problem}; deleted it")
     os.replace(part, dest)
     return dest
 
 
-def _fetch(url, part: Path, name: str, expected_size, timeout, progress, position) -> None:
+def _fetch(url, part: Path, name: str, expected_size, timeout, min_speed, progress, position) -> None:
     """One attempt: append the rest of the file to part (or rewrite it when the server sends it all)."""
     offset = part.stat().st_size if part.exists() else 0
     if expected_size is not None and offset == expected_size:
@@ -96,10 +115,10 @@ def _fetch(url, part: Path, name: str, expected_size, timeout, progress, positio
                 raise DownloadError(f"{name}: server reports {total} bytes at {url}, expected {expected_size}")
             if total is not None:
                 ensure_free_space(part.parent, total - offset, name)
-            _write_body(r, part, mode, name, offset, total, progress, position)
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+            _write_body(r, part, mode, name, offset, total, _SpeedCheck(timeout, min_speed), progress, position)
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, *BROKEN_READ) as e:
         raise _TryAgain(f"{type(e).__name__}: {e}") from None
-    except requests.RequestException as e:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
         raise DownloadError(f"{name}: {url}: {e}") from None
     size = part.stat().st_size
     if total is not None and size < total:
@@ -135,17 +154,40 @@ def _check_range_end(r: requests.Response, part: Path, offset: int) -> None:
     raise _TryAgain("partial file does not match the file on the server; starting over")
 
 
-def _write_body(r, part: Path, mode: str, name: str, offset: int, total, progress, position) -> None:
+class _SpeedCheck:
+    """Counts the bytes of one attempt in windows of `window` seconds and stops one that is too slow.
+
+    The socket timeout alone cannot: it applies to each read, so a byte every few seconds resets it.
+    """
+
+    def __init__(self, window: float, min_speed: float):
+        self.window, self.min_speed = window, min_speed
+        self.start, self.received = time.monotonic(), 0
+
+    def add(self, count: int) -> None:
+        self.received += count
+        elapsed = time.monotonic() - self.start
+        if elapsed < self.window:
+            return
+        if self.received < self.min_speed * elapsed:
+            raise _TryAgain(f"stalled: {self.received} bytes in the last {elapsed:.0f} s, "
+                            f"under the minimum speed of {self.min_speed:g} bytes/s")
+        self.start, self.received = time.monotonic(), 0
+
+
+def _write_body(r, part: Path, mode: str, name: str, offset: int, total, speed: _SpeedCheck, progress,
+                position) -> None:
     try:
         with open(part, mode) as f, tqdm(total=total, initial=offset, desc=name, unit="B", unit_scale=True,
                                          unit_divisor=1024, disable=not progress, position=position,
                                          leave=False) as bar:
-            for chunk in r.iter_content(CHUNK_SIZE):
+            # read1 returns what one socket read brings (iter_content waits for a whole chunk), so
+            # every byte is counted as it arrives.
+            while chunk := r.raw.read1(CHUNK_SIZE, decode_content=True):
                 f.write(chunk)
                 bar.update(len(chunk))
-    except requests.RequestException:
-        raise  # a network error (requests' errors are OSErrors too): the caller retries it
-    except OSError as e:
+                speed.add(len(chunk))
+    except OSError as e:  # a read error is a urllib3 error, not an OSError: the caller handles it
         raise DownloadError(f"{part}: cannot write: {e.strerror or e}") from None
 
 
@@ -172,3 +214,37 @@ def file_md5(path: Path, desc: str, progress: bool = False, position: int | None
             digest.update(chunk)
             bar.update(len(chunk))
     return digest.hexdigest()
+
+
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """--timeout and --min-speed, the same in both downloaders."""
+    parser.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help="drop and resume a transfer that is silent this long, or slower than --min-speed "
+                             "over this long (default: %(default)g)")
+    parser.add_argument("--min-speed", type=_not_negative, default=DEFAULT_MIN_SPEED, metavar="BYTES_PER_S",
+                        help="slowest a transfer may be, averaged over --timeout; 0 for no minimum "
+                             "(default: %(default)g)")
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value

@@ -4,6 +4,7 @@ Writes DIR/sub-<split>-annotations-bbox.csv (the original columns plus `id` and 
 DIR/<split>/<ImageID>.jpg for train, validation and test, over plain HTTPS.
 """
 
+import codecs
 import csv
 import difflib
 import io
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from vision.utils.fileio import atomic_write_text
 
 from . import PrepError
-from .download import DownloadError, download
+from .download import DEFAULT_MIN_SPEED, DEFAULT_TIMEOUT_S, DownloadError, download
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/openimages"
 DEFAULT_IMAGE_BASE_URL = "https://open-images-dataset.s3.amazonaws.com"
@@ -32,12 +33,17 @@ BOX_ANNOTATIONS = {
     "test": "v5/test-annotations-bbox.csv",
 }
 IMAGE_ID = re.compile(r"[0-9A-Za-z_-]+")  # guards the <ImageID>.jpg path against CSV content
+LABEL_NAME = re.compile(r"/[a-z]/\w+")  # /m/014j1m
+BOX_COLUMNS = ("ImageID", "LabelName", "IsDepiction")  # the columns read_boxes needs, ImageID first
+READ_SIZE = 1 << 20
+NUL = b"\0"  # valid UTF-8, but no text file holds it
 
 
 def download_open_images(root: Path, class_names: list[str], *, max_images: int = 0,
                          max_annotations_per_class: int = 0, stats_only: bool = False,
                          include_depiction: bool = False, num_workers: int = 10, retries: int = 10,
-                         backoff: float = 1.0, seed: int = 0, base_url: str = DEFAULT_BASE_URL,
+                         backoff: float = 1.0, timeout: float = DEFAULT_TIMEOUT_S,
+                         min_speed: float = DEFAULT_MIN_SPEED, seed: int = 0, base_url: str = DEFAULT_BASE_URL,
                          image_base_url: str = DEFAULT_IMAGE_BASE_URL,
                          log: Callable[[str], None] = print) -> dict[str, set[str]]:
     """Select the boxes of class_names, write the sub-*.csv files and fetch their images.
@@ -49,13 +55,14 @@ def download_open_images(root: Path, class_names: list[str], *, max_images: int 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base_url, image_base_url = base_url.rstrip("/"), image_base_url.rstrip("/")
-    fetch = dict(retries=retries, backoff=backoff)
-    descriptions = fetch_file(f"{base_url}/{CLASS_DESCRIPTIONS}", root, **fetch)
+    fetch = dict(retries=retries, backoff=backoff, timeout=timeout, min_speed=min_speed)
+    descriptions = fetch_file(f"{base_url}/{CLASS_DESCRIPTIONS}", root, class_list_problem, log, **fetch)
     classes = resolve_classes(descriptions, class_names)
     rng = random.Random(seed)
     headers, selected = {}, {}
     for split in SPLITS:
-        boxes = fetch_file(f"{base_url}/{BOX_ANNOTATIONS[split]}", root, f"{split}-annotations-bbox.csv", **fetch)
+        boxes = fetch_file(f"{base_url}/{BOX_ANNOTATIONS[split]}", root, box_file_problem, log,
+                           f"{split}-annotations-bbox.csv", **fetch)
         headers[split], selected[split] = read_boxes(boxes, classes, include_depiction)
     if max_images:
         limit_images(selected, max_images, rng)
@@ -73,12 +80,74 @@ def download_open_images(root: Path, class_names: list[str], *, max_images: int 
     return failed
 
 
-def fetch_file(url: str, root: Path, name: str | None = None, **fetch) -> Path:
-    """Download a metadata file into root once; later runs reuse it."""
+def fetch_file(url: str, root: Path, problem: Callable[[Path], str | None], log: Callable[[str], None],
+               name: str | None = None, **fetch) -> Path:
+    """Download a metadata file into root once; later runs reuse it while `problem` finds nothing wrong.
+
+    A proxy's login or error page can arrive in place of the CSV: such a download is refused, and
+    such a file already in root (kept by an earlier version, or damaged) is deleted and downloaded again.
+    """
     path = root / (name or url.rsplit("/", 1)[-1])
-    if not path.exists():
-        download(url, path, **fetch)
+    if path.exists():
+        reason = problem(path)
+        if reason is None:
+            return path
+        log(f"warning: {path}: {reason}; deleted it, downloading it again")
+        path.unlink()
+    download(url, path, check=problem, **fetch)
     return path
+
+
+def class_list_problem(path: Path) -> str | None:
+    """What makes path not a class list (rows of LabelName,ClassName without a header), or None."""
+    return text_problem(path) or first_line_problem(
+        path, lambda row: len(row) == 2 and LABEL_NAME.fullmatch(row[0]) is not None,
+        "a class list row such as '/m/014j1m,Apple'")
+
+
+def box_file_problem(path: Path) -> str | None:
+    """What makes path not a box annotation file (a header of ImageID and the columns we read), or None."""
+    return text_problem(path) or first_line_problem(
+        path, lambda row: row[:1] == ["ImageID"] and all(column in row for column in BOX_COLUMNS),
+        f"a box annotation header (ImageID first, with {', '.join(BOX_COLUMNS[1:])})")
+
+
+def text_problem(path: Path) -> str | None:
+    """Why path is not UTF-8 text (a binary file, another encoding), or None. Reads it all."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=f"checking {path.name}", unit="B",
+                                     unit_scale=True, unit_divisor=1024, leave=False) as bar:
+        while chunk := f.read(READ_SIZE):
+            if NUL in chunk:
+                return f"binary, not text (a NUL byte at byte {offset + chunk.index(NUL)})"
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                return f"not UTF-8 text ({e.reason} near byte {offset + e.start})"
+            offset += len(chunk)
+            bar.update(len(chunk))
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 text ({e.reason} at the end)"
+    return None
+
+
+def first_line_problem(path: Path, fits: Callable[[list[str]], bool], expected: str) -> str | None:
+    """Why the first CSV row of the UTF-8 text file path does not fit, or None."""
+    with open(path, newline="", encoding="utf-8") as f:
+        line = f.readline(READ_SIZE)
+    try:
+        row = next(csv.reader([line]), [])
+    except csv.Error as e:
+        return f"not a CSV file ({e})"
+    if fits(row):
+        return None
+    line = line.rstrip("\r\n")
+    shown = repr(line[:60] + ("..." if len(line) > 60 else ""))
+    html = " (an HTML page: a login or error page instead of the file?)" if line.lstrip().startswith("<") else ""
+    return f"the first line is {shown}, not {expected}{html}"
 
 
 def resolve_classes(descriptions: Path, requested: list[str]) -> dict[str, str]:
@@ -103,15 +172,13 @@ def resolve_classes(descriptions: Path, requested: list[str]) -> dict[str, str]:
 
 
 def read_boxes(path: Path, classes: dict[str, str], include_depiction: bool) -> tuple[list[str], list[list[str]]]:
-    """Return the CSV header (plus id, ClassName) and the rows of the wanted classes, sorted by ImageID."""
+    """Return the CSV header (plus id, ClassName) and the rows of the wanted classes, sorted by ImageID.
+
+    path has passed box_file_problem (fetch_file sees to it).
+    """
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        required = ("ImageID", "LabelName", "IsDepiction")
-        if not header or any(column not in header for column in required):
-            raise PrepError(f"{path}: not an Open Images box annotation file (needs columns {', '.join(required)})")
-        if header[0] != "ImageID":
-            raise PrepError(f"{path}: expected ImageID as the first column")
+        header = next(reader)
         label_col, depiction_col = header.index("LabelName"), header.index("IsDepiction")
         rows = []
         for row in tqdm(reader, desc=f"reading {path.name}", unit=" rows", unit_scale=True, leave=False):
