@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bomb_images import truncated_png_bomb
 from eval_helpers import lively_net
 from vision.datasets import open_dataset
 from vision.evaluation import evaluate_model
@@ -80,3 +81,15 @@ def test_unreadable_images_are_skipped_with_a_warning_not_a_traceback(tmp_path, 
     metrics = evaluate_model(lively_net(["BACKGROUND", "Apple", "Zebra"]), dataset, batch_size=2)
     assert 0 <= metrics["coco"]["AP"] <= 1
     assert "img2.jpg: file not found" in caplog.text and "img3.jpg: not a readable image" in caplog.text
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_like_an_unreadable_one(tmp_path, caplog):
+    """Open Images gives no sizes, so the ground truth reads them from the headers: a 60000 x 60000 one
+    is refused there and at inference, with a warning, not Pillow's DecompressionBombError."""
+    root = open_images_tree(tmp_path / "oi")
+    (root / "validation" / "img3.jpg").write_bytes(truncated_png_bomb(60000, 60000))
+    dataset = open_dataset(root, "val")
+    assert ground_truth(dataset).image_ids == [0, None, None]
+    metrics = evaluate_model(lively_net(["BACKGROUND", "Apple", "Zebra"]), dataset, batch_size=2)
+    assert 0 <= metrics["coco"]["AP"] <= 1
+    assert "img3.jpg: over the pixel limit: its header claims more than 178,956,970 pixels" in caplog.text
