@@ -166,9 +166,10 @@ def test_an_image_over_the_pixel_limit_is_refused_in_one_line(work, tmp_path, ca
     assert not (tmp_path / "annotated.png").exists()
 
 
-def test_a_wrong_pixel_limit_is_one_line(work, monkeypatch, capsys):
+def test_a_wrong_pixel_limit_is_one_line(work, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "0")
-    arguments = [NET, work / "checkpoint-best.pth", work / "labels.txt", work / "street.jpg"]
+    arguments = [NET, work / "checkpoint-best.pth", work / "labels.txt", work / "street.jpg",
+                 "--output", tmp_path / "annotated.jpg"]
     assert load_script("run_ssd_example.py").main(list(map(str, arguments))) == 2
     assert capsys.readouterr().err == (
         "run_ssd_example.py: error: SSD_MAX_IMAGE_PIXELS=0: not a whole number of pixels above 0\n")
