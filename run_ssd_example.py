@@ -18,6 +18,7 @@ import cv2
 from vision.cli import OneLineParser, fail
 from vision.export.contract import ExportError
 from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_image, staged_path
+from vision.utils.pixel_limit import PixelLimitError, max_image_pixels, oversize_problem
 
 PROG = "run_ssd_example.py"
 DEFAULT_OUTPUT = "run_ssd_example_output"
@@ -54,7 +55,8 @@ def main(argv=None) -> int:
             if not os.path.isfile(path):
                 raise InputError(f"{path}: no such file")
         jobs = plan(args.inputs, args.output)
-    except InputError as error:
+        max_image_pixels()
+    except (InputError, PixelLimitError) as error:
         return fail(PROG, error)
     # Imported only now: torch takes seconds to load, and the checks above should answer at once.
     from vision.ssd.loading import ModelError
@@ -149,6 +151,9 @@ def load_detector(args):
 
 
 def annotate_image(detector, names: list[str], source: str, destination: str) -> None:
+    too_large = oversize_problem(source)
+    if too_large:
+        raise InputError(f"{source}: {too_large}")
     image = cv2.imread(source, cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"{source}: cannot be read as an image")

@@ -3,8 +3,10 @@
 
 Invalid files are moved to <path>_invalid/ (or deleted with --delete) and listed with the reason
 in <path>_validation_report.json. With --annotations, the COCO JSON is rewritten without them
-(the original is kept as <name>.orig.json). Exit code: 0 all valid, 1 invalid files found,
-2 usage error.
+(the original is kept as <name>.orig.json). Files already in <path>_invalid/ (an earlier run, perhaps
+cut short) are listed and dropped from the JSON too. An image whose header claims more pixels than
+$SSD_MAX_IMAGE_PIXELS (default 178956970) is invalid without being decoded. Exit code: 0 all valid,
+1 invalid files found (now or earlier), 2 usage error.
 """
 
 import argparse
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from vision.cli import OneLineParser, run_main
 from vision.prep import PrepError
-from vision.prep.validate import validate_directory
+from vision.prep.validate import action, validate_directory
 
 PROG = "validate_image_files.py"
 
@@ -39,16 +41,19 @@ def main(argv=None) -> int:
     def body():
         result = validate_directory(Path(args.path), args.num_workers, args.delete,
                                     Path(args.annotations) if args.annotations else None)
+        for rel, reason in result.earlier:
+            print(f"set aside earlier: {rel}: {reason}")
         for rel, reason in result.invalid:
             print(f"invalid: {rel}: {reason}")
-        action = f", moved to {result.moved_to}" if result.moved_to else ", deleted" if result.invalid else ""
-        print(f"checked {result.checked} images: {len(result.invalid)} invalid{action}")
+        done = action(Path(args.path), result)
+        print(f"checked {result.checked} images: {len(result.invalid)} invalid"
+              + ("" if done == "none" else f", {done}"))
         if result.annotations.get("images_removed"):
             print(f"removed {result.annotations['images_removed']} images and "
                   f"{result.annotations['annotations_removed']} annotations from {result.annotations['file']} "
                   f"(original kept as {result.annotations['backup']})")
         print(f"report: {result.report}")
-        return 1 if result.invalid else 0
+        return 1 if result.invalid or result.earlier else 0
 
     return run_main(PROG, body, (PrepError,), error_code=2)
 

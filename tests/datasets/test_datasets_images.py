@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vision.datasets import ImageReadError, TransformedDataset, collate_samples, load_image, open_dataset
+from bomb_images import truncated_png_bomb, zero_png
+from vision.datasets import DatasetError, ImageReadError, TransformedDataset, collate_samples, load_image, open_dataset
 from vision.transforms import SSDEvalTransform
 from datasets_helpers import make_voc, voc_object
 
@@ -47,3 +48,38 @@ def test_unreadable_images_are_skipped_named_and_counted(tmp_path, caplog):
     assert "a.jpg: file not found" in caplog.text and "c.jpg: not a readable image" in caplog.text
     assert batch.skipped == 2 and batch.indices.tolist() == [1]
     assert batch.images.shape == (1, 3, 32, 32)
+
+
+def test_images_over_the_pixel_limit_are_refused_from_the_header(tmp_path, monkeypatch):
+    """A 60000 x 60000 header over a cut-short stream, and a complete 30000 x 30000 PNG (decoded, 2.7 GB):
+    neither is decoded."""
+    (tmp_path / "bomb.png").write_bytes(truncated_png_bomb(60000, 60000))
+    (tmp_path / "black.png").write_bytes(zero_png(30000, 30000))
+    for name in ("bomb.png", "black.png"):
+        with pytest.raises(ImageReadError, match=f"{name}: over the pixel limit: its header claims more than "
+                                                 r"178,956,970 pixels \(SSD_MAX_IMAGE_PIXELS\); not decoded"):
+            load_image(tmp_path / name)
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "small.png")
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "599")
+    with pytest.raises(ImageReadError, match="small.png: over the pixel limit: its header claims more than 599 "):
+        load_image(tmp_path / "small.png")
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "600")
+    assert load_image(tmp_path / "small.png").shape == (3, 20, 30)
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_named_and_counted(tmp_path, caplog):
+    root = make_voc(tmp_path, {name: (f"{name}.jpg", [voc_object("cat", (2, 2, 20, 20))]) for name in ("a", "b")},
+                    {"trainval": ["a", "b"]})
+    (root / "JPEGImages" / "b.jpg").write_bytes(zero_png(30000, 30000))  # the decoders go by the content
+    samples = TransformedDataset(open_dataset(root), SSDEvalTransform(32))
+    with caplog.at_level(logging.WARNING):
+        batch = collate_samples([samples[index] for index in range(2)])
+    assert batch.skipped == 1 and batch.indices.tolist() == [0]
+    assert len(caplog.records) == 1 and "b.jpg: over the pixel limit" in caplog.text
+
+
+def test_a_wrong_pixel_limit_stops_start_up(tmp_path, monkeypatch):
+    root = make_voc(tmp_path, {"a": ("a.jpg", [voc_object("cat", (2, 2, 20, 20))])}, {"trainval": ["a"]})
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "1e9")
+    with pytest.raises(DatasetError, match=r"^SSD_MAX_IMAGE_PIXELS=1e9: not a whole number of pixels above 0$"):
+        open_dataset(root)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bad_annotations import COCO_FAULTS, annotation, coco_tree, image
+from bomb_images import truncated_png_bomb
 from eval_helpers import lively_net
 from vision.datasets import CocoDataset, DatasetError, open_dataset
 from vision.evaluation import evaluate_model
@@ -103,3 +104,15 @@ def test_images_of_unknown_size_are_scored(tmp_path):
     assert [dataset.target(index)["boxes"].tolist() for index in range(2)] == [[[4, 4, 24, 24]]] * 2
     metrics = evaluate_model(lively_net(["BACKGROUND", "cat"]), dataset, batch_size=2)
     assert 0 <= metrics["coco"]["AP"] <= 1 and set(metrics["voc"]["per_class"]) == {"cat"}
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_like_an_unreadable_one(tmp_path, caplog):
+    """Open Images gives no sizes, so the ground truth reads them from the headers: a 60000 x 60000 one
+    is refused there and at inference, with a warning, not Pillow's DecompressionBombError."""
+    root = open_images_tree(tmp_path / "oi")
+    (root / "validation" / "img3.jpg").write_bytes(truncated_png_bomb(60000, 60000))
+    dataset = open_dataset(root, "val")
+    assert ground_truth(dataset).image_ids == [0, None, None]
+    metrics = evaluate_model(lively_net(["BACKGROUND", "Apple", "Zebra"]), dataset, batch_size=2)
+    assert 0 <= metrics["coco"]["AP"] <= 1
+    assert "img3.jpg: over the pixel limit: its header claims more than 178,956,970 pixels" in caplog.text

@@ -4,11 +4,12 @@ import onnx
 import pytest
 import torch
 
+from bomb_images import truncated_png_bomb
 from export_helpers import CLASSES, lively_net
 from vision.export.contract import (ExportError, detectnet_command, find_best_checkpoint,
                                     stale_engines)
 from vision.export.onnx_detector import net_input
-from vision.export.onnx_export import (Difference, VerificationError, export_onnx, export_verified,
+from vision.export.onnx_export import (Difference, VerificationError, export_onnx, export_verified, read_image,
                                        preprocessing_warning, synthetic_image, verify_onnx)
 from vision.ssd import create_net
 
@@ -137,3 +138,9 @@ def test_export_leaves_the_net_in_its_mode(tmp_path):
     net = create_net("mb3-small-ssd-lite", len(CLASSES))
     export_onnx(net, str(tmp_path / "model.onnx"))
     assert net.training and not net.is_test
+
+
+def test_a_test_image_over_the_pixel_limit_is_refused(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(truncated_png_bomb(60000, 60000))
+    with pytest.raises(ExportError, match="bomb.png: over the pixel limit: its header claims more than 178,956,970"):
+        read_image(str(tmp_path / "bomb.png"))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from bomb_images import truncated_png_bomb
 from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script, run_scripts,
                             save_checkpoint, write_labels)
 from vision.export.onnx_export import export_onnx, synthetic_image
@@ -152,3 +153,23 @@ def test_a_video_cut_short_leaves_no_file(work, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     script.annotate_video(FailsOnFrame(FRAMES), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
     assert frame_count(tmp_path / "a.avi") == FRAMES and [path.name for path in tmp_path.iterdir()] == ["a.avi"]
+
+
+def test_an_image_over_the_pixel_limit_is_refused_in_one_line(work, tmp_path, capsys):
+    (tmp_path / "bomb.png").write_bytes(truncated_png_bomb(60000, 60000))
+    arguments = [NET, work / "checkpoint-best.pth", work / "labels.txt", tmp_path / "bomb.png",
+                 "--output", tmp_path / "annotated.png"]
+    assert load_script("run_ssd_example.py").main(list(map(str, arguments))) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"run_ssd_example.py: error: {tmp_path / 'bomb.png'}: "
+                                                       "over the pixel limit: its header claims more than")
+    assert not (tmp_path / "annotated.png").exists()
+
+
+def test_a_wrong_pixel_limit_is_one_line(work, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "0")
+    arguments = [NET, work / "checkpoint-best.pth", work / "labels.txt", work / "street.jpg",
+                 "--output", tmp_path / "annotated.jpg"]
+    assert load_script("run_ssd_example.py").main(list(map(str, arguments))) == 2
+    assert capsys.readouterr().err == (
+        "run_ssd_example.py: error: SSD_MAX_IMAGE_PIXELS=0: not a whole number of pixels above 0\n")

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bomb_images import truncated_png_bomb, zero_png
 from prep_helpers import jpeg_bytes, png_bytes, run_script
 from vision.prep.validate import check_image, validate_directory
 
@@ -124,3 +125,69 @@ def test_every_format_training_reads_is_checked(tmp_path):
     result = validate_directory(directory, num_workers=1)
     assert result.checked == len(good) + len(bad)
     assert sorted(rel for rel, _ in result.invalid) == sorted(bad)
+
+
+def test_decompression_bombs_are_invalid_without_being_decoded(images, tmp_path):
+    """A header claiming 60000 x 60000 pixels over a few hundred bytes, and a complete all-black PNG
+    of 30000 x 30000 (900 million pixels): refused from the header, reported and moved like any other."""
+    (images / "bomb.png").write_bytes(truncated_png_bomb(60000, 60000))
+    (images / "black.png").write_bytes(zero_png(30000, 30000))
+    out = run_script("validate_image_files.py", "--path", images, "--num-workers", 2)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    reasons = {entry["file"]: entry["reason"]
+               for entry in json.loads((tmp_path / "images_validation_report.json").read_text())["invalid"]}
+    assert set(reasons) == set(BAD) | {"bomb.png", "black.png"}
+    assert reasons["bomb.png"] == reasons["black.png"] == (
+        "over the pixel limit: its header claims more than 178,956,970 pixels (SSD_MAX_IMAGE_PIXELS); not decoded")
+    assert (tmp_path / "images_invalid" / "bomb.png").exists() and not (images / "black.png").exists()
+
+
+def test_the_pixel_limit_is_set_by_the_environment(images, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "3071")  # the 48 x 64 JPEGs are over it, the 40 x 30 PNG is not
+    assert check_image(str(images / "color.jpg")).startswith("over the pixel limit: its header claims more than 3,071")
+    assert check_image(str(images / "image.png")) is None
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "3072")
+    assert check_image(str(images / "color.jpg")) is None
+    monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "many")
+    out = run_script("validate_image_files.py", "--path", images)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "validate_image_files.py: error: SSD_MAX_IMAGE_PIXELS=many: not a whole number of pixels above 0"]
+    assert not (tmp_path / "images_invalid").exists()
+
+
+@pytest.mark.parametrize("old_report", [None, "empty", "stale"])
+def test_a_rerun_finishes_the_work_of_a_run_killed_after_moving_files(images, tmp_path, old_report):
+    """kill -9 after the files were moved: the JSON still lists them, the report is missing or old."""
+    annotations = tmp_path / "instances.json"
+    original = json.dumps(coco_for(sorted(GOOD) + sorted(BAD)))
+    annotations.write_text(original)
+    for name in BAD:
+        (tmp_path / "images_invalid" / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).rename(tmp_path / "images_invalid" / name)
+    report = tmp_path / "images_validation_report.json"
+    if old_report:
+        listed = [] if old_report == "empty" else [{"file": "gone.jpg", "reason": "empty file"}]
+        report.write_text(json.dumps({"directory": str(images), "checked": 9, "invalid": listed}))
+
+    out = run_script("validate_image_files.py", "--path", images, "--num-workers", 1, "--annotations", annotations)
+    assert out.returncode == 1, out.stderr
+    assert f"checked {len(GOOD)} images: 0 invalid, {len(BAD)} set aside by an earlier run in " in out.stdout
+    fixed = json.loads(annotations.read_text())
+    assert sorted(image["file_name"] for image in fixed["images"]) == sorted(GOOD)
+    assert len(fixed["annotations"]) == len(GOOD)
+    assert (tmp_path / "instances.orig.json").read_text() == original
+    reasons = {entry["file"]: entry["reason"] for entry in json.loads(report.read_text())["invalid"]}
+    assert set(reasons) == set(BAD) and reasons["empty.jpg"] == "empty file"
+    assert "truncated JPEG" in reasons["truncated.jpg"]
+
+    again = validate_directory(images, num_workers=1, annotations=annotations)  # nothing left to do, still listed
+    assert again.invalid == [] and sorted(rel for rel, _ in again.earlier) == sorted(BAD)
+    assert again.annotations["images_removed"] == 0
+    assert {entry["file"] for entry in json.loads(report.read_text())["invalid"]} == set(BAD)
+
+
+def test_a_file_put_back_is_checked_again_not_dropped(images, tmp_path):
+    validate_directory(images, num_workers=1)
+    (images / "empty.jpg").write_bytes(GOOD["color.jpg"])  # repaired and put back; its old copy stays aside
+    result = validate_directory(images, num_workers=1)
+    assert result.invalid == [] and sorted(rel for rel, _ in result.earlier) == sorted(set(BAD) - {"empty.jpg"})

@@ -8,7 +8,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .errors import DatasetError
-from .images import ImageReadError, load_image
+from .images import ImageReadError, check_pixel_limit, load_image
 from .labels import BACKGROUND
 from .table import AnnotationTable
 
@@ -72,6 +72,7 @@ class DetectionDataset(Dataset):
         if height > 0 and width > 0:
             return height, width
         path = self.image_path(index)
+        check_pixel_limit(path)  # as load_image; Pillow would raise its own error type
         try:
             with Image.open(path) as image:
                 return image.height, image.width

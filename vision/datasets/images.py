@@ -9,6 +9,7 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as F
 
 from vision.utils.fileio import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS  # re-exported for the dataset readers
+from vision.utils.pixel_limit import oversize_problem
 
 
 class ImageReadError(Exception):
@@ -18,8 +19,10 @@ class ImageReadError(Exception):
 def load_image(path: Path) -> Tensor:
     """Decode with libjpeg-turbo/libpng through torchvision; grayscale, CMYK and alpha become RGB.
 
-    EXIF orientation is not applied: annotation tools label the pixels as stored.
+    EXIF orientation is not applied: annotation tools label the pixels as stored. An image over the
+    pixel limit (vision.utils.pixel_limit) is refused from its header, before any memory is taken.
     """
+    check_pixel_limit(path)
     try:
         data = read_file(str(path))
     except RuntimeError:
@@ -31,6 +34,13 @@ def load_image(path: Path) -> Tensor:
     if image.dtype != torch.uint8:  # 16-bit PNG
         image = F.to_dtype(image, torch.uint8, scale=True)
     return image
+
+
+def check_pixel_limit(path: Path) -> None:
+    """ImageReadError when the file's header claims more pixels than the limit (a decompression bomb)."""
+    too_large = oversize_problem(path)
+    if too_large:
+        raise ImageReadError(f"{path}: {too_large}")
 
 
 def _read_problem(path: Path) -> str:

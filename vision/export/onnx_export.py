@@ -19,6 +19,7 @@ from vision.export.contract import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, Expo
 from vision.export.onnx_detector import net_input
 from vision.ssd.ssd import SSD
 from vision.utils.fileio import staged_path
+from vision.utils.pixel_limit import PixelLimitError, oversize_problem
 
 RTOL, ATOL = 1e-4, 1e-5
 DETECTNET_SCALE = 127.5  # detectNet feeds (px/255 - 0.5)/0.5, that is (px - 127.5)/127.5
@@ -103,6 +104,12 @@ def preprocessing_warning(net: SSD) -> str | None:
 
 def read_image(path: str) -> np.ndarray:
     """An image file as uint8 RGB HWC."""
+    try:
+        too_large = oversize_problem(path)
+    except PixelLimitError as error:
+        raise ExportError(str(error)) from None
+    if too_large:
+        raise ExportError(f"{path}: {too_large}")
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise ExportError(f"{path}: cannot be read as an image")

@@ -7,7 +7,7 @@ from typing import Callable
 from .coco_download import DEFAULT_BASE_URL, download_coco
 from vision.utils.fileio import atomic_write_json
 from .fix_annotations import fix_coco, instances_path
-from .validate import validate_directory
+from .validate import action, validate_directory
 
 TRAIN_SPLITS = ("train2017", "val2017")
 
@@ -34,8 +34,9 @@ def validate_split(root: Path, split: str, num_workers: int | None) -> str:
     if marker.exists():
         return f"{split}: already validated"
     result = validate_directory(root / split, num_workers, annotations=instances_path(root, split))
-    atomic_write_json(marker, {"checked": result.checked, "invalid": len(result.invalid)})
-    where = f", moved to {result.moved_to}" if result.moved_to else ""
+    atomic_write_json(marker, {"checked": result.checked, "invalid": len(result.earlier + result.invalid)})
+    done = action(root / split, result)
+    where = "" if done == "none" else f", {done}"
     return f"{split}: checked {result.checked} images, {len(result.invalid)} invalid{where}; report: {result.report}"
 
 
