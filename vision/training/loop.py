@@ -63,12 +63,14 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
     device = resolve_device(args.device, args.use_cuda)  # a wrong --device fails before torchrun's group forms
     group, rank_device = distributed.start(device.type)
     try:
-        _train(args, given, group, rank_device or device)
+        with contextlib.ExitStack() as held:
+            _train(args, given, group, rank_device or device, held)
     finally:
         distributed.stop()
 
 
-def _train(args: argparse.Namespace, given: set[str], group: Group, device: torch.device) -> None:
+def _train(args: argparse.Namespace, given: set[str], group: Group, device: torch.device,
+           held: contextlib.ExitStack) -> None:
     _setup_logging(args.log_level if group.is_main else "warning")
     resume = _resume_state(args, given, Path(args.model_dir))
     if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
@@ -79,6 +81,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     train_set, val_set, class_names = build_datasets(args, resume["labels"] if resume else None)
     if group.is_main:
         model_dir.mkdir(parents=True, exist_ok=True)
+        held.enter_context(ckpt.model_dir_lock(model_dir))  # until train returns; before any file is written
         logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
         atomic_write_text(model_dir / "labels.txt", "\n".join(class_names) + "\n")
         atomic_write_json(model_dir / "args.json", vars(args), indent=2, default=str)
@@ -344,6 +347,9 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
     if path is None:
         log.info("--resume auto: no checkpoint in %s, starting fresh", model_dir)
         return None
+    if args.resume == "auto":
+        log.info("--resume auto: took %s, the %s in %s", path.name, "checkpoint furthest in training" if
+                 path.name in (ckpt.LAST, ckpt.BEST) else "newest epoch file (no full checkpoint)", model_dir)
     content = read_checkpoint(str(path))
     if "model" not in content:
         log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", path)
