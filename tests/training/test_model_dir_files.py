@@ -25,7 +25,8 @@ def test_resume_auto_takes_the_best_checkpoint_when_the_first_last_one_was_never
     assert ckpt.epoch_files(killed) and (killed / ckpt.BEST).is_file()
     capsys.readouterr()
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(killed), "--epochs", "2"]) == 0
-    assert "--resume auto: took checkpoint-best.pth" in capsys.readouterr().err
+    took = f"resuming {killed / ckpt.BEST} (--resume auto: the checkpoint furthest in training)"
+    assert took in capsys.readouterr().err
     a, b = final_weights(straight), final_weights(killed)
     assert all(torch.equal(a[key], b[key]) for key in a)
 

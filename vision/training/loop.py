@@ -347,12 +347,10 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
     if path is None:
         log.info("--resume auto: no checkpoint in %s, starting fresh", model_dir)
         return None
-    if args.resume == "auto":
-        log.info("--resume auto: took %s, the %s in %s", path.name, "checkpoint furthest in training" if
-                 path.name in (ckpt.LAST, ckpt.BEST) else "newest epoch file (no full checkpoint)", model_dir)
     content = read_checkpoint(str(path))
+    source = _source(path, content, args.resume == "auto")
     if "model" not in content:
-        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", path)
+        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", source)
         return {"plain": str(path), "labels": None}
     overrides = sorted(name for name in given if name not in ("resume",) and
                        content["args"].get(name) != getattr(args, name))
@@ -365,12 +363,21 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         if name not in given and name != "resume":
             setattr(args, name, value)
     if overrides:
-        log.info("resuming %s with overrides: %s", path,
+        log.info("resuming %s with overrides: %s", source,
                  ", ".join(f"--{name.replace('_', '-')}={getattr(args, name)}" for name in overrides))
     else:
-        log.info("resuming %s at epoch %d, %d images into it", path, content["epoch"],
+        log.info("resuming %s at epoch %d, %d images into it", source, content["epoch"],
                  content["samples_in_epoch"])
     return content
+
+
+def _source(path: Path, content: dict, auto: bool) -> str:
+    """The checkpoint's path for the log; with --resume auto, also why that file was taken."""
+    if not auto:
+        return str(path)
+    if "model" in content:
+        return f"{path} (--resume auto: the checkpoint furthest in training)"
+    return f"{path} (--resume auto: no full checkpoint, so the newest epoch file)"
 
 
 def _rng_state() -> dict:
