@@ -41,29 +41,35 @@ def test_resume_auto_takes_the_checkpoint_furthest_in_training(shapes, tmp_path)
 
 
 def hold_lock(model_dir) -> subprocess.Popen:
-    """Another process holding `model_dir`'s lock, as a training there does; returns once it holds it."""
-    code = ("import sys, time\nfrom vision.training.checkpoint import model_dir_lock\n"
-            "with model_dir_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    """Another process holding `model_dir`'s lock and writing a checkpoint, as a training there does;
+    returns once it does."""
+    code = ("import sys, time\nfrom pathlib import Path\nfrom vision.training.checkpoint import model_dir_lock\n"
+            "from vision.utils.fileio import staged_path\n"
+            "with model_dir_lock(sys.argv[1]), staged_path(Path(sys.argv[1]) / 'checkpoint-last.pth') as staging:\n"
+            "    staging.write_bytes(b'half a checkpoint')\n    print('held', flush=True)\n    time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(model_dir)], cwd=REPO, stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert holder.stdout.readline() == "held\n"
     return holder
 
 
-def test_a_second_training_in_the_same_model_dir_is_refused_until_the_first_is_killed(shapes, tmp_path, capsys):
+def test_a_second_training_in_the_same_model_dir_is_refused_and_a_killed_one_leaves_nothing_in_the_way(
+        shapes, tmp_path, capsys):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     holder = hold_lock(model_dir)
     try:
         assert train_ssd.main(options(shapes, model_dir, *TINY, "--epochs", "1")) == 2
     finally:
-        holder.send_signal(signal.SIGKILL)  # the lock file stays; the lock goes with the process
+        holder.send_signal(signal.SIGKILL)  # the lock file and the temporary file stay; the lock goes
         holder.wait()
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"train_ssd.py: error: --model-dir {model_dir}: another training (pid {holder.pid}) is writing to it; "
         f"wait for it to end or choose another --model-dir")
-    assert sorted(path.name for path in model_dir.iterdir()) == [ckpt.LOCK]
+    [left] = model_dir.glob(".checkpoint-last.*.tmp.pth")
+    assert sorted(path.name for path in model_dir.iterdir()) == sorted([ckpt.LOCK, left.name])
     assert train_ssd.main(options(shapes, model_dir, *TINY, "--epochs", "1")) == 0
+    assert not left.exists() and not list(model_dir.glob(".*.tmp*"))
 
 
 def test_a_full_disk_during_a_checkpoint_write_is_one_line_naming_the_file(shapes, tmp_path, capsys, monkeypatch):
