@@ -14,7 +14,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # The writer's process and host are in a temporary file's name, so that a later writer can tell the
 # files of a killed process (kill -9 runs no cleanup) from those of one still writing.
 _HOST = socket.gethostname()
-_OWN_TEMPORARY = re.compile(rf"\..*\.[0-9a-f]{{8}}\.(?P<pid>\d+)@{re.escape(_HOST)}\.tmp(\.[^.]*)?")
+_OWN_TEMPORARY = re.compile(rf"\..*\.[0-9a-f]{{8}}\.(?P<pid>\d{{1,9}})@{re.escape(_HOST)}\.tmp(\.[^.]*)?")
 _cleaned_folders: set[str] = set()
 
 
@@ -64,7 +64,7 @@ def _process_exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's
-        return True
+        pass
     return True
 
 
