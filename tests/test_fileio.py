@@ -1,7 +1,13 @@
 """vision.utils.fileio: staged paths and atomic writes."""
+import errno
 import json
 import os
+import re
+import signal
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +15,8 @@ import pytest
 
 from vision.utils.fileio import (atomic_file, atomic_write_bytes, atomic_write_image, atomic_write_json,
                                  atomic_write_text, staged_path)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -90,3 +98,47 @@ def test_an_image_that_cannot_be_written_is_an_os_error_naming_it(tmp_path):
     with pytest.raises(OSError, match=r"missing/out.png: cannot write the image"):
         atomic_write_image(target, np.zeros((4, 4, 3), np.uint8))
     assert not (tmp_path / "missing").exists()
+
+
+def run_python(code: str, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_the_next_write_in_a_folder_removes_the_temporary_file_of_a_killed_writer(tmp_path):
+    killed = run_python("import os, signal, sys\n"
+                        "from vision.utils.fileio import staged_path\n"
+                        "with staged_path(sys.argv[1]) as staging:\n"
+                        "    staging.write_bytes(b'half')\n"
+                        "    os.kill(os.getpid(), signal.SIGKILL)\n", str(tmp_path / "instances_train2017.json"))
+    assert killed.returncode == -signal.SIGKILL
+    [left] = tmp_path.iterdir()  # kill -9 runs no cleanup
+    live = tmp_path / re.sub(r"\.\d+@", f".{os.getpid()}@", left.name)  # as this process names its own
+    live.write_bytes(b"another writer's, still running")
+    atomic_write_json(tmp_path / "instances_val2017.json", {"images": []})
+    assert not left.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, "instances_val2017.json"])
+
+
+def test_a_write_the_os_refuses_names_the_file_keeps_the_old_one_and_leaves_no_temporary_file(tmp_path):
+    """The disk full, or here the file size limit, part-way through: the one-line error names the file."""
+    target = tmp_path / "instances_train2017.json"
+    target.write_text("old")
+    failed = run_python("import resource, sys\n"
+                        "from vision.cli import run_main\n"
+                        "from vision.utils.fileio import atomic_write_json\n"
+                        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+                        "sys.exit(run_main('prep', lambda: atomic_write_json(sys.argv[1], list(range(9999))), ()))\n",
+                        str(target))
+    assert (failed.returncode, failed.stderr) == (2, f"prep: error: {target}: File too large\n")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_full_disk_at_the_flush_names_the_file(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as error:
+        atomic_write_bytes(tmp_path / "checkpoint-last.pth", b"weights")
+    assert (error.value.filename, error.value.errno) == (str(tmp_path / "checkpoint-last.pth"), errno.ENOSPC)
+    assert list(tmp_path.iterdir()) == []

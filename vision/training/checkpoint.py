@@ -6,16 +6,22 @@ prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (
 (optimizer steps, skipped ones included), "skipped_steps", "optimizer", "scaler", "best_metric",
 "val_loss", "rng", "args", "pretrained" and "format_version".
 """
+import contextlib
+import fcntl
+import os
 import re
 from pathlib import Path
 
 import torch
 
+from vision.cli import OptionError, first_line
+from vision.ssd.weights import WeightsError
 from vision.utils.fileio import atomic_file
 
 FORMAT_VERSION = 1
 LAST = "checkpoint-last.pth"
 BEST = "checkpoint-best.pth"
+LOCK = ".train.lock"
 _EPOCH_FILE = re.compile(r"^(?P<net>.+)-Epoch-(?P<epoch>\d+)-Loss-(?P<loss>[0-9.eE+-]+|nan|inf)\.pth$")
 
 
@@ -58,9 +64,41 @@ def prune_epoch_files(model_dir: Path, keep: int | None) -> None:
 
 
 def newest_checkpoint(model_dir: Path) -> Path | None:
-    """The checkpoint to resume from in `model_dir`: checkpoint-last.pth, else the newest epoch file."""
-    last = Path(model_dir) / LAST
-    if last.is_file():
-        return last
+    """The checkpoint to resume from in `model_dir`: of checkpoint-last.pth and checkpoint-best.pth, the
+    one furthest in training (checkpoint-last.pth when even); the newest epoch file, weights alone, only
+    when neither exists. A run killed while it wrote its first checkpoint-last.pth left checkpoint-best.pth
+    of the same epoch."""
+    full = [path for path in (Path(model_dir) / LAST, Path(model_dir) / BEST) if path.is_file()]
+    if full:
+        return max(full, key=_progress)  # max keeps the first of equals
     files = epoch_files(model_dir)
     return files[-1][0] if files else None
+
+
+def _progress(path: Path) -> tuple[int, int]:
+    """(epochs completed, images of the next one) of a checkpoint; memory-mapped, its tensors are not read."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return content.get("epoch", -1), content.get("samples_in_epoch", 0)  # -1: weights alone
+    except Exception as error:  # torch raises many types for a bad file
+        raise WeightsError(f"{path}: cannot be read ({first_line(error)})") from None
+
+
+@contextlib.contextmanager
+def model_dir_lock(model_dir: Path):
+    """Held by the run that writes `model_dir`: a second run there would overwrite its checkpoints and
+    interleave train.log, so it is refused, naming the holder's pid. An flock, which the kernel releases
+    when the process ends, kill -9 included: a crashed run leaves the file but not the lock."""
+    with open(Path(model_dir) / LOCK, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip()
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise OptionError(f"--model-dir {model_dir}: another training{by} is writing to it; wait for it "
+                              f"to end or choose another --model-dir") from None
+        file.truncate(0)
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        yield

@@ -63,12 +63,14 @@ def train(args: argparse.Namespace, given: set[str]) -> None:
     device = resolve_device(args.device, args.use_cuda)  # a wrong --device fails before torchrun's group forms
     group, rank_device = distributed.start(device.type)
     try:
-        _train(args, given, group, rank_device or device)
+        with contextlib.ExitStack() as held:
+            _train(args, given, group, rank_device or device, held)
     finally:
         distributed.stop()
 
 
-def _train(args: argparse.Namespace, given: set[str], group: Group, device: torch.device) -> None:
+def _train(args: argparse.Namespace, given: set[str], group: Group, device: torch.device,
+           held: contextlib.ExitStack) -> None:
     _setup_logging(args.log_level if group.is_main else "warning")
     resume = _resume_state(args, given, Path(args.model_dir))
     if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
@@ -79,6 +81,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     train_set, val_set, class_names = build_datasets(args, resume["labels"] if resume else None)
     if group.is_main:
         model_dir.mkdir(parents=True, exist_ok=True)
+        held.enter_context(ckpt.model_dir_lock(model_dir))  # until train returns; before any file is written
         logging.getLogger().addHandler(_file_handler(model_dir / "train.log"))
         atomic_write_text(model_dir / "labels.txt", "\n".join(class_names) + "\n")
         atomic_write_json(model_dir / "args.json", vars(args), indent=2, default=str)
@@ -345,8 +348,9 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         log.info("--resume auto: no checkpoint in %s, starting fresh", model_dir)
         return None
     content = read_checkpoint(str(path))
+    source = _source(path, content, args.resume == "auto")
     if "model" not in content:
-        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", path)
+        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", source)
         return {"plain": str(path), "labels": None}
     overrides = sorted(name for name in given if name not in ("resume",) and
                        content["args"].get(name) != getattr(args, name))
@@ -359,12 +363,21 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         if name not in given and name != "resume":
             setattr(args, name, value)
     if overrides:
-        log.info("resuming %s with overrides: %s", path,
+        log.info("resuming %s with overrides: %s", source,
                  ", ".join(f"--{name.replace('_', '-')}={getattr(args, name)}" for name in overrides))
     else:
-        log.info("resuming %s at epoch %d, %d images into it", path, content["epoch"],
+        log.info("resuming %s at epoch %d, %d images into it", source, content["epoch"],
                  content["samples_in_epoch"])
     return content
+
+
+def _source(path: Path, content: dict, auto: bool) -> str:
+    """The checkpoint's path for the log; with --resume auto, also why that file was taken."""
+    if not auto:
+        return str(path)
+    if "model" in content:
+        return f"{path} (--resume auto: the checkpoint furthest in training)"
+    return f"{path} (--resume auto: no full checkpoint, so the newest epoch file)"
 
 
 def _rng_state() -> dict:

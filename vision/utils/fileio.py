@@ -3,28 +3,69 @@ new one, never part."""
 import contextlib
 import json
 import os
+import re
 import secrets
+import socket
 from pathlib import Path
 
 # Free of torch (unlike vision.datasets), so that scripts and worker processes can check names at once.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
+# The writer's process and host are in a temporary file's name, so that a later writer can tell the
+# files of a killed process (kill -9 runs no cleanup) from those of one still writing.
+_HOST = socket.gethostname()
+_OWN_TEMPORARY = re.compile(rf"\..*\.[0-9a-f]{{8}}\.(?P<pid>\d{{1,9}})@{re.escape(_HOST)}\.tmp(\.[^.]*)?")
+_cleaned_folders: set[str] = set()
+
 
 @contextlib.contextmanager
 def staged_path(path):
     """A new temporary path beside `path` for the block to write; renamed to `path` if the block
-    succeeds, removed if not.
+    succeeds, removed if not. An OSError that names no file (a full disk), or only the temporary
+    one, is made to name `path`.
 
     Beside it, so that os.replace is a rename on one filesystem; with its extension, by which writers
-    such as cv2.imwrite and matplotlib choose the format.
+    such as cv2.imwrite and matplotlib choose the format. The first write of a process into a folder
+    removes the temporary files there that killed processes of this host left.
     """
     path = Path(path)
-    staging = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    _remove_stale_temporary_files(path.parent)
+    staging = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.{os.getpid()}@{_HOST}.tmp{path.suffix}")
     try:
         yield staging
         os.replace(staging, path)
+    except OSError as error:
+        if error.strerror is not None and error.filename in (None, staging, str(staging)):  # from the OS
+            error.filename, error.filename2 = str(path), None
+        raise
     finally:
         staging.unlink(missing_ok=True)
+
+
+def _remove_stale_temporary_files(folder: Path) -> None:
+    """Remove the temporary files in `folder` whose writer, a process of this host, no longer exists;
+    once per process and folder (a folder can hold a hundred thousand images). Best effort: a folder
+    that cannot be listed is the write's own error to report."""
+    key = os.path.abspath(folder)
+    if key in _cleaned_folders:
+        return
+    _cleaned_folders.add(key)
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            match = _OWN_TEMPORARY.fullmatch(entry.name)
+            if match and not _process_exists(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    return True
 
 
 @contextlib.contextmanager
