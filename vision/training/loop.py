@@ -140,16 +140,12 @@ def _tensorboard(model_dir: Path, group: Group):
 def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoader, val_set,
                   state: dict) -> None:
     """The epochs from state's on: train, validate, save; a stop request saves and exits."""
-    args, group, stop, model_dir = context["args"], context["group"], context["stop"], context["model_dir"]
+    args, group = context["args"], context["group"]
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_batches, epoch, state)
         if not finished:
             _save(context, state)
-            path = model_dir / ckpt.LAST
-            if group.is_main:
-                print(f"stopped by signal {stop.signal}; resume with: python3 train_ssd.py --resume {path}",
-                      file=sys.stderr)
-            sys.exit(128 + int(stop.signal))
+            _exit_stopped(context)
         state.update(epoch=epoch + 1, samples_in_epoch=0)
         if state["skipped_steps"] and group.is_main:
             log.warning("steps skipped so far: %d (a batch without a readable image or a loss that was not "
@@ -157,6 +153,18 @@ def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoa
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
+        if epoch + 1 < args.epochs and _stop_requested(context):  # it came during validation
+            _exit_stopped(context)
+
+
+def _exit_stopped(context: dict) -> None:
+    """After a stop request and the save: the command that continues, and the signal's exit status."""
+    signal_number = int(context["stop"].signal or signal.SIGTERM)  # None: another rank got it
+    if context["group"].is_main:
+        path = context["model_dir"] / ckpt.LAST
+        print(f"stopped by signal {signal_number}; resume with: python3 train_ssd.py --resume {path}",
+              file=sys.stderr)
+    sys.exit(128 + signal_number)
 
 
 def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> bool:
