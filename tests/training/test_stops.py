@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train_ssd
 from test_train_ssd import final_weights, options
 from training_runs import group_members, sigterm_at_batch, start_in_own_group, with_unreadable_images
+from vision.datasets.synthetic import generate
 from vision.training import checkpoint as ckpt
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -100,3 +101,30 @@ def test_workers_exit_when_the_main_process_is_killed(shapes, tmp_path):
     for pid in left:
         os.kill(int(pid), signal.SIGKILL)
     assert not left
+
+
+def bn_options(data, model_dir, *extra):
+    """mb3-small-ssd-lite: at 128 pixels batch norms read 1x1 maps, which need 2 images per batch."""
+    return options(data, model_dir, "--net", "mb3-small-ssd-lite", "--batch-size", "2", "--lr", "0.001", *extra)
+
+
+def test_a_batch_left_with_one_image_is_skipped_and_counted(shapes, tmp_path):
+    data = with_unreadable_images(shapes, tmp_path / "data", positions=[2])  # the second batch keeps one image
+    assert train_ssd.main(bn_options(data, tmp_path / "model", "--epochs", "1")) == 0
+    saved = torch.load(tmp_path / "model" / ckpt.LAST, weights_only=True)
+    assert (saved["global_step"], saved["skipped_steps"]) == (3, 1)
+    assert "steps skipped so far: 1 (a batch with too few readable images" in (tmp_path / "model/train.log").read_text()
+
+
+@pytest.mark.parametrize("train_count, extra, message", [
+    (1, [], "1 training image(s) for 1 process(es): mb3-small-ssd-lite at --resolution 128 has batch norms on "
+            "1x1 feature maps, which need 2 images or more per batch; add training images"),
+    (4, ["--batch-size", "1"], "--batch-size 1: mb3-small-ssd-lite at --resolution 128 has batch norms"),
+])
+def test_settings_that_only_give_one_image_batches_are_refused(tmp_path, capsys, train_count, extra, message):
+    data = generate(tmp_path / "data", train_count=train_count, val_count=2, image_size=64)
+    assert train_ssd.main(bn_options(data, tmp_path / "model", "--epochs", "1", *extra)) == 2
+    stderr = capsys.readouterr().err  # the log's lines too
+    errors = [line for line in stderr.splitlines() if line.startswith("train_ssd.py: error:")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in stderr
+    assert not (tmp_path / "model" / ckpt.LAST).exists()

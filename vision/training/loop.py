@@ -32,7 +32,7 @@ from vision.training.model import build_net
 from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
 from vision.training.precision import Precision, choose_precision, describe_device
-from vision.training.step import batch_loss, train_step
+from vision.training.step import batch_loss, smallest_batch, train_step
 
 log = logging.getLogger("train_ssd")
 MAX_NONFINITE_IN_A_ROW = 20
@@ -88,6 +88,8 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     net.to(device)
     if args.sync_bn:
         distributed.use_sync_bn(net, device)
+    min_images = smallest_batch(net, args.resolution)
+    _check_batch_size(args, min_images, len(train_set), group)
     precision = choose_precision(device, args.amp, args.amp_dtype, args.channels_last)
     if precision.channels_last:
         net.to(memory_format=torch.channels_last)
@@ -126,9 +128,22 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                        loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir,
                        stop=stop, steps_per_epoch=steps_per_epoch, group=group, device=device,
-                       pretrained=pretrained)
+                       pretrained=pretrained, min_images=min_images)
         _train_epochs(context, train_batches, val_batches, val_set, state)
     log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
+
+
+def _check_batch_size(args: argparse.Namespace, min_images: int, train_size: int, group: Group) -> None:
+    """Refuse settings that could only give batches too small for the net (a shrunk batch is skipped)."""
+    if min_images < 2:
+        return
+    why = (f"{args.net} at --resolution {args.resolution} has batch norms on 1x1 feature maps, which need "
+           f"2 images or more per batch")
+    if args.batch_size < 2:
+        raise OptionError(f"--batch-size {args.batch_size}: {why}; use --batch-size 2 or more")
+    if train_size // group.world < 2:
+        raise OptionError(f"{train_size} training image(s) for {group.world} process(es): {why}; add training "
+                          f"images")
 
 
 def _tensorboard(model_dir: Path, group: Group):
@@ -148,8 +163,8 @@ def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoa
             _exit_stopped(context)
         state.update(epoch=epoch + 1, samples_in_epoch=0)
         if state["skipped_steps"] and group.is_main:
-            log.warning("steps skipped so far: %d (a batch without a readable image or a loss that was not "
-                        "finite, on some process)", state["skipped_steps"])
+            log.warning("steps skipped so far: %d (a batch with too few readable images or a loss that was "
+                        "not finite, on some process)", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
@@ -186,7 +201,7 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
         result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batches,
-                            context["precision"], group)
+                            context["precision"], group, context["min_images"])
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         state["skipped_steps"] += not result.taken
         if result.taken:
