@@ -285,14 +285,15 @@ def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, s
     release_free_memory()  # before the validation workers fork
     val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], context["group"])
     state["val_loss"] = val_loss
+    if not math.isfinite(val_loss):  # the weights may be finite (up to 1e21, say) and their outputs not
+        _exit_diverged(context, f"the validation loss after epoch {epoch} is {val_loss}")
+    _exit_if_weights_not_finite(context, f"after epoch {epoch}")
     if not context["group"].is_main:
         return
     context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
     log.info("epoch %d: validation loss %.4f", epoch, val_loss)
     if args.validation_mean_ap:
         _log_mean_ap(context, val_set, state["global_step"])
-    if _refuse_non_finite(net, f"after epoch {epoch}"):
-        return
     if val_loss < state["best_metric"]:
         state["best_metric"] = val_loss
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.BEST)
@@ -314,19 +315,30 @@ def _log_mean_ap(context: dict, val_set, step: int) -> None:
 
 
 def _save(context: dict, state: dict) -> None:
-    if not context["group"].is_main:
-        return
-    if not _refuse_non_finite(context["net"], "at the end of the epoch"):
+    _exit_if_weights_not_finite(context, "at the end of the epoch")
+    if context["group"].is_main:
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.LAST)
 
 
-def _refuse_non_finite(net, when: str) -> bool:
-    """True (and an error in the log) when the weights hold NaN or infinity: nothing is saved then."""
-    bad = ckpt.non_finite_keys(net.state_dict())
-    if bad:
-        log.error("weights are not finite %s (%d tensors, first %s): no checkpoint written; lower --lr",
-                  when, len(bad), bad[0])
-    return bool(bad)
+def _exit_if_weights_not_finite(context: dict, when: str) -> None:
+    """A run whose weights hold NaN or infinity (a BatchNorm running_var can overflow while the loss looks
+    fine) has diverged; the ranks agree, so that all of them exit."""
+    bad = ckpt.non_finite_keys(context["net"].state_dict())
+    if not distributed.every_rank(not bad, context["group"], context["device"]):
+        first = bad[0] if bad else "on another process"
+        _exit_diverged(context, f"the weights are not finite {when} ({len(bad)} tensors, first {first})")
+
+
+def _exit_diverged(context: dict, why: str) -> None:
+    """End a diverged run with an error (exit status 1) before any checkpoint of its weights is written:
+    those written before stay, and onnx_export.py --model-dir keeps exporting the best of them."""
+    if context["group"].is_main:
+        args, last = context["args"], context["model_dir"] / ckpt.LAST
+        retry = f"resume {last} with a lower --lr" if last.is_file() else "start again with a lower --lr"
+        log.error("training diverged: %s; no checkpoint of these weights was written. Lower --lr (now %g), "
+                  "give a longer --warmup-epochs%s: %s", why, args.lr, ", train without --amp" if args.amp else "",
+                  retry)
+    sys.exit(1)
 
 
 def _checkpoint(context: dict, state: dict) -> dict:
