@@ -1,5 +1,10 @@
-"""DataLoader worker set-up shared by training and evaluation."""
+"""DataLoader workers that leave stopping to the main process, for training and evaluation: give a
+loader worker_init_fn=ignore_stop_signals and start its passes with loader_iterator(loader)."""
 import signal
+
+from torch.utils.data import DataLoader
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def ignore_stop_signals(worker_id: int) -> None:
@@ -7,5 +12,16 @@ def ignore_stop_signals(worker_id: int) -> None:
     systemd, Slurm, `kill -- -PGID`) leave the workers alone, so that the main process finishes its step,
     saves and shuts them down itself. A worker still exits when the main process dies (DataLoader's
     watchdog checks its parent every few seconds)."""
-    for kind in (signal.SIGINT, signal.SIGTERM):
+    for kind in STOP_SIGNALS:
         signal.signal(kind, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held since the fork (see loader_iterator)
+
+
+def loader_iterator(loader: DataLoader):
+    """iter(loader) with Ctrl-C and SIGTERM held while it forks the workers: a worker inherits them held
+    and drops them in ignore_stop_signals, so none kills it before; the main process gets them after."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)

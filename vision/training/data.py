@@ -16,8 +16,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from vision.datasets import (BACKGROUND, ConcatDetectionDataset, DatasetError, TransformedDataset,
-                             collate_samples, detect_dataset_type, ignore_stop_signals, open_dataset,
-                             read_class_order)
+                             collate_samples, detect_dataset_type, ignore_stop_signals, loader_iterator,
+                             open_dataset, read_class_order)
 from vision.datasets.labels import merge_class_names
 from vision.ssd.nets import NETS
 from vision.training.distributed import Group
@@ -157,7 +157,7 @@ def start_workers(loader: DataLoader) -> None:
     would hold a stale copy of the weights, gradients and optimizer state for the whole run."""
     sampler = loader.sampler
     sampler.set_epoch(0, sampler.size)  # an empty pass: nothing is loaded before the first start_epoch
-    iter(loader)
+    loader_iterator(loader)
     sampler.set_epoch(0)
 
 

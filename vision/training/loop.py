@@ -20,6 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from vision.cli import OptionError, resolve_device
+from vision.datasets import loader_iterator
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
@@ -268,7 +269,8 @@ def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Pre
     """Mean batch loss over a validation_loader, gathered across ranks."""
     net.eval()
     total, batches = 0.0, 0
-    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True, disable=not group.is_main):
+    for batch in tqdm(loader_iterator(loader), total=len(loader), desc="validation", leave=False,
+                      dynamic_ncols=True, disable=not group.is_main):
         if len(batch.images) == 0:
             continue
         regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels,
