@@ -69,7 +69,8 @@ def test_a_stop_gives_back_the_signal_handlers_and_closes_tensorboard(shapes, tm
 
 
 def tiny_recipe(data, model_dir):
-    """The README's smallest run, with two workers; --lr 0.001: at 0.01 it diverges on the built-in data."""
+    """A tiny run from scratch (mb3-small-ssd-lite, 128 px, batches of 2) with two workers; --lr 0.001: at
+    the default 0.01 it diverges on the built-in data."""
     return ["--data", str(data), "--model-dir", str(model_dir), "--net", "mb3-small-ssd-lite", "--resolution", "128",
             "--no-pretrained", "--batch-size", "2", "--epochs", "2", "--max-steps-per-epoch", "3", "--workers", "2",
             "--lr", "0.001"]
