@@ -110,6 +110,13 @@ def test_best_checkpoint_is_checkpoint_best_else_the_lowest_loss_name(tmp_path):
     assert find_best_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-best.pth")
 
 
+def test_only_a_diverged_runs_epoch_files_is_an_export_error_saying_so(tmp_path):
+    for name in ("mb1-ssd-Epoch-0-Loss-nan.pth", "mb1-ssd-Epoch-1-Loss-inf.pth", "checkpoint-last.pth"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ExportError, match="validation loss .* is not finite .*the run diverged; .*lower --lr"):
+        find_best_checkpoint(str(tmp_path))
+
+
 def test_no_checkpoint_or_no_directory_is_an_export_error(tmp_path):
     with pytest.raises(ExportError, match="no such model directory"):
         find_best_checkpoint(str(tmp_path / "missing"))

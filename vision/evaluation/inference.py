@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vision.datasets import TransformedDataset, collate_samples
+from vision.datasets import TransformedDataset, collate_samples, ignore_stop_signals, loader_iterator
 from vision.export import onnx_detector
 from vision.export.contract import ExportError
 from vision.ssd.nets import NETS
@@ -92,9 +92,9 @@ def predict(dataset, pipeline: Pipeline, batch_size: int, workers: int = 0,
     """(dataset position, detections in pixels) for every readable image, in dataset order."""
     samples = TransformedDataset(dataset, pipeline.resize)
     loader = DataLoader(samples, batch_size=batch_size, num_workers=workers, collate_fn=collate_samples,
-                        pin_memory=pipeline.device.type == "cuda")
-    for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False,
-                      dynamic_ncols=True):
+                        pin_memory=pipeline.device.type == "cuda", worker_init_fn=ignore_stop_signals)
+    for batch in tqdm(loader_iterator(loader), total=len(loader), desc="evaluating", unit="batch",
+                      disable=not progress, leave=False, dynamic_ncols=True):
         if len(batch.images) == 0:
             continue
         scores, boxes = pipeline.forward(pipeline.normalize(batch.images.to(pipeline.device)))

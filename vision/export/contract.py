@@ -32,20 +32,23 @@ def check_opset(opset: int) -> None:
 
 
 def find_best_checkpoint(model_dir: str) -> str:
-    """checkpoint-best.pth, else the earlier tools' file with the lowest loss in its name."""
+    """checkpoint-best.pth, else the earlier tools' file with the lowest finite loss in its name."""
     if not os.path.isdir(model_dir):
         raise ExportError(f"{model_dir}: no such model directory")
     best = os.path.join(model_dir, BEST_CHECKPOINT)
     if os.path.isfile(best):
         return best
-    losses = {name: _loss_in_name(name) for name in os.listdir(model_dir)}
-    losses = {name: loss for name, loss in losses.items() if loss is not None}
-    if not losses:
-        last = os.path.join(model_dir, LAST_CHECKPOINT)
-        hint = f"--input {last}" if os.path.isfile(last) else "--input with a checkpoint"
-        raise ExportError(f"{model_dir}: no checkpoint to export (expected {BEST_CHECKPOINT} or "
-                          f"<net>-Epoch-<N>-Loss-<loss>.pth); pass {hint}")
-    return os.path.join(model_dir, min(losses, key=losses.get))
+    losses = {name: loss for name in os.listdir(model_dir) if (loss := _loss_in_name(name)) is not None}
+    finite = {name: loss for name, loss in losses.items() if math.isfinite(loss)}
+    if finite:
+        return os.path.join(model_dir, min(finite, key=finite.get))
+    if losses:  # a diverged run's (this tool no longer writes them)
+        raise ExportError(f"{model_dir}: no checkpoint to export: the validation loss in every epoch file's name "
+                          f"is not finite ({min(losses)}): the run diverged; train again with a lower --lr")
+    last = os.path.join(model_dir, LAST_CHECKPOINT)
+    hint = f"--input {last}" if os.path.isfile(last) else "--input with a checkpoint"
+    raise ExportError(f"{model_dir}: no checkpoint to export (expected {BEST_CHECKPOINT} or "
+                      f"<net>-Epoch-<N>-Loss-<loss>.pth); pass {hint}")
 
 
 def _loss_in_name(name: str) -> float | None:
@@ -53,10 +56,9 @@ def _loss_in_name(name: str) -> float | None:
     if match is None:
         return None
     try:
-        loss = float(match.group(1))
+        return float(match.group(1))
     except ValueError:
         return None
-    return loss if math.isfinite(loss) else None
 
 
 def stale_engines(onnx_path: str) -> list[str]:
