@@ -99,14 +99,15 @@ def map_to_model(dataset, labels: list[str]) -> None:
 
 
 def _model_pipeline(args) -> tuple[Pipeline, list[str]]:
-    select = selection(args.nms_method, args.score_threshold, NMS_IOU_THRESHOLD, args.top_k, args.threshold)
+    select = selection(args.nms_method, args.score_threshold, args.nms_iou, args.top_k, args.threshold,
+                       args.candidates_per_class)
     if args.onnx:
         model = OnnxModel(args.onnx)
         labels = read_model_labels(args.label_file)
         if model.num_classes != len(labels):
             raise EvaluationError(f"{args.onnx}: the model has {model.num_classes} classes (BACKGROUND "
                                   f"included), {args.label_file} lists {len(labels)}")
-        return onnx_pipeline(model, args.net or DEFAULT_NET, select, args.jetson), labels
+        return onnx_pipeline(model, args.net or DEFAULT_NET, select, args.jetson, args.resize), labels
     net, labels = load_model(args.trained_model, args.net, args.label_file, args.resolution, args.width_mult)
     device = torch.device(args.device)
-    return net_pipeline(net.to(device), device, select, args.jetson), labels
+    return net_pipeline(net.to(device), device, select, args.jetson, args.resize), labels

@@ -13,6 +13,7 @@ from vision.datasets.errors import DatasetError
 from vision.datasets.labels import BACKGROUND, read_label_lines
 from vision.ssd import create_net, default_resolution
 from vision.ssd.ssd import SSD
+from vision.utils.fileio import atomic_write_text
 from vision.ssd.weights import (TORCHVISION, WeightsError, class_count, load_content, read_weights,
                                 strip_wrapper_prefixes, torchvision_labels)
 
@@ -35,6 +36,11 @@ def read_model_labels(path: str) -> list[str]:
         raise ModelError(str(error)) from None
     _check_model_labels(names, path)
     return names
+
+
+def write_model_labels(path: str, names: Sequence[str]) -> None:
+    """A model's labels.txt (BACKGROUND first), written whole or not at all."""
+    atomic_write_text(path, "".join(f"{name}\n" for name in names))
 
 
 def _check_model_labels(names: Sequence[str], source: str) -> None:
