@@ -123,3 +123,21 @@ def test_priors_are_torchvisions_default_boxes_in_center_form(pair):
     first = ours.priors[0]
     step = 8 if ours.net_name == "ssd300-vgg16" else ours.resolution / ours.feature_map_sizes(ours.resolution)[0]
     torch.testing.assert_close(first[:2], torch.full((2,), 0.5 * step / ours.resolution))
+
+
+@torch.no_grad()
+def test_torchvision_resize_gives_torchvisions_detections_on_another_image_size(pair):
+    ours, theirs = pair
+    if ours.net_name != "ssdlite320-mb3-large":
+        pytest.skip("one net suffices: the resize is the net's input, whatever the net")
+    nms, score, top_k, candidates = POSTPROCESSING[ours.net_name]
+    image = torch.randint(0, 256, (3, 240, 400), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    expected = theirs([image / 255.0])[0]
+    got = Predictor(ours, score_threshold=score, nms_iou_threshold=nms, top_k=top_k, candidates_per_class=candidates,
+                    resize="torchvision").predict(image)
+    torch.testing.assert_close(got.scores, expected["scores"], atol=1e-5, rtol=1e-4)
+    ours_order, their_order = by_label_and_place(got.labels, got.boxes), by_label_and_place(**expected)
+    torch.testing.assert_close(got.boxes[ours_order], expected["boxes"][their_order], atol=1e-3, rtol=0)
+    antialiased = Predictor(ours, score_threshold=score, nms_iou_threshold=nms, top_k=top_k,
+                            candidates_per_class=candidates).predict(image)
+    assert not torch.allclose(antialiased.scores, expected["scores"], atol=1e-3)  # the option matters

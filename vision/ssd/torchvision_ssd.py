@@ -88,7 +88,8 @@ class TorchvisionSSD(nn.Module):
         for layer in self.classification_headers.modules():
             if isinstance(layer, nn.Conv2d):
                 self.head_init(layer.weight)
-                nn.init.zeros_(layer.bias)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
 
     def _features(self, resolution: int) -> list[Tensor]:
         was_training = self.training
