@@ -10,39 +10,13 @@ from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_l
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import clip_boxes_to_image
 
+from model_helpers import randomized
 from vision.ssd import create_net
 from vision.ssd.predictor import Predictor
 
 TORCHVISION_BUILDERS = {"ssdlite320-mb3-large": ssdlite320_mobilenet_v3_large, "ssd300-vgg16": ssd300_vgg16}
 # torchvision's post-processing of each (nms_thresh, score_thresh, detections_per_img, topk_candidates).
 POSTPROCESSING = {"ssdlite320-mb3-large": (0.55, 0.001, 300, 300), "ssd300-vgg16": (0.45, 0.01, 200, 400)}
-
-
-@torch.no_grad()
-def randomized(model: nn.Module, seed: int = 0) -> nn.Module:
-    """`model` with random weights and BatchNorm statistics, so that every tensor of the state_dict
-    matters, and heads scaled so that scores and boxes spread from prior to prior (a fresh model's
-    nearly equal scores would make the order of detections a matter of rounding)."""
-    generator = torch.Generator().manual_seed(seed)
-    for layer in model.modules():
-        if isinstance(layer, nn.BatchNorm2d):
-            layer.weight.uniform_(0.5, 1.5, generator=generator)
-            layer.bias.uniform_(-0.2, 0.2, generator=generator)
-            layer.running_mean.uniform_(-0.2, 0.2, generator=generator)
-            layer.running_var.uniform_(0.5, 2.0, generator=generator)
-        elif isinstance(layer, nn.Conv2d):  # variance-preserving: the signal neither fades nor grows
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
-            if layer.bias is not None:
-                layer.bias.uniform_(-0.1, 0.1, generator=generator)
-    model.eval()
-    size = model.transform.fixed_size[0]
-    images, _ = model.transform([torch.rand(3, size, size, generator=generator)])
-    features = list(model.backbone(images.tensors).values())
-    for head, spread in ((model.head.classification_head, 3.0), (model.head.regression_head, 0.5)):
-        for level, block in enumerate(head.module_list):
-            last = [layer for layer in block.modules() if isinstance(layer, nn.Conv2d)][-1]
-            last.weight.mul_(spread / block(features[level]).std())
-    return model
 
 
 @pytest.fixture(scope="module", params=list(TORCHVISION_BUILDERS))

@@ -9,6 +9,7 @@ import torch
 from vision.datasets import open_dataset
 from vision.ssd.loading import DEFAULT_NET, load_model, read_model_labels
 from vision.ssd.predictor import NMS_IOU_THRESHOLD, TOP_K
+from vision.ssd.weights import UNUSED_SLOT
 
 from .category_ids import original_ids
 from .coco_metrics import BACKENDS
@@ -92,7 +93,7 @@ def map_to_model(dataset, labels: list[str]) -> None:
     if not set(names) & set(labels[1:]):
         raise EvaluationError(f"{source}: none of its classes ({some(names)}) is one of the model's "
                               f"({some(labels[1:])}); is --label_file the model's labels.txt?")
-    absent = [name for name in labels[1:] if name not in names]
+    absent = [name for name in labels[1:] if name not in names and name != UNUSED_SLOT]
     if absent:
         log.warning("the model's classes %s are not in %s: they are not scored", some(absent), source)
     dataset.map_classes(labels[1:])

@@ -38,6 +38,7 @@ TORCHVISION_COCO = {
     "ssdlite320-mb3-large": models.detection.SSDLite320_MobileNet_V3_Large_Weights.COCO_V1,
     "ssd300-vgg16": models.detection.SSD300_VGG16_Weights.COCO_V1,
 }
+UNUSED_SLOT = "N/A"  # torchvision's name for the COCO ids that have no category
 
 
 class WeightsError(Exception):
