@@ -59,8 +59,8 @@ def write_labels(path, names: list[str]) -> Path:
 @torch.no_grad()
 def randomized(model: nn.Module, seed: int = 0) -> nn.Module:
     """A torchvision detection SSD `model` with random weights and BatchNorm statistics, so that every
-    tensor of the state_dict matters, and heads scaled so that scores and boxes spread from prior to prior (a fresh model's
-    nearly equal scores would make the order of detections a matter of rounding)."""
+    tensor of the state_dict matters, and heads scaled so that scores and boxes spread from prior to
+    prior (a fresh model's nearly equal scores would make the order of detections a matter of rounding)."""
     generator = torch.Generator().manual_seed(seed)
     for layer in model.modules():
         if isinstance(layer, nn.BatchNorm2d):
