@@ -13,6 +13,7 @@ from torchvision.ops import clip_boxes_to_image
 from model_helpers import randomized
 from vision.ssd import create_net
 from vision.ssd.predictor import Predictor
+from vision.training.schedule import parameter_groups
 
 TORCHVISION_BUILDERS = {"ssdlite320-mb3-large": ssdlite320_mobilenet_v3_large, "ssd300-vgg16": ssd300_vgg16}
 # torchvision's post-processing of each (nms_thresh, score_thresh, detections_per_img, topk_candidates).
@@ -115,3 +116,13 @@ def test_torchvision_resize_gives_torchvisions_detections_on_another_image_size(
     antialiased = Predictor(ours, score_threshold=score, nms_iou_threshold=nms, top_k=top_k,
                             candidates_per_class=candidates).predict(image)
     assert not torch.allclose(antialiased.scores, expected["scores"], atol=1e-3)  # the option matters
+
+
+def test_parameter_groups_cover_every_parameter_once(pair):
+    ours, _ = pair
+    groups = {group["name"]: group["params"] for group in parameter_groups(ours, 0.01, 0.001, 0.01)}
+    ids = [id(parameter) for params in groups.values() for parameter in params]
+    assert sorted(ids) == sorted(id(parameter) for parameter in ours.parameters())
+    assert {id(parameter) for parameter in ours.extras.parameters()} <= {id(p) for p in groups["extras"]}
+    if ours.net_name == "ssd300-vgg16":  # its L2Norm scale lies outside base net, extras and heads
+        assert id(ours.backbone.scale_weight) in {id(p) for p in groups["extras"]}
