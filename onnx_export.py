@@ -26,7 +26,8 @@ def parse_args(argv):
                                       "(default there: mb1-ssd)")
     parser.add_argument("--labels", help="the model's labels.txt, BACKGROUND first (default: the model "
                                          "dir's)")
-    parser.add_argument("--resolution", type=int, help="input size; read from our checkpoints (default 300)")
+    parser.add_argument("--resolution", type=int, help="input size; read from our checkpoints (default the "
+                                                       "net's: 320 for ssdlite320-mb3-large, else 300)")
     parser.add_argument("--width-mult", "--width_mult", "--mb2-width-mult", dest="width_mult", type=float,
                         help="mb2-ssd-lite width of a plain state_dict (default 1.0)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=1,

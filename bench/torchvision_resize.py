@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from torchvision.io import ImageReadMode, read_image
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 from torchvision.ops import box_iou

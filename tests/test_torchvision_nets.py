@@ -5,7 +5,6 @@ random weights with randomized BatchNorm statistics stand in for the published o
 """
 import pytest
 import torch
-from torch import nn
 from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import clip_boxes_to_image

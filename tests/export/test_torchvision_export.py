@@ -5,7 +5,7 @@ import pytest
 import torch
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
-from export_helpers import assert_one_line_error, lively_net, run_script
+from export_helpers import lively_net, run_script
 from vision.export.onnx_detector import OnnxDetector, net_input
 from vision.export.onnx_export import export_verified, preprocessing_warning, synthetic_image
 from vision.ssd import weights
