@@ -71,7 +71,7 @@ def test_the_comparison_sees_real_outputs_and_catches_a_changed_weight(tmp_path,
 def test_a_failed_verification_keeps_the_earlier_file(tmp_path, small_net, monkeypatch):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"earlier export")
-    monkeypatch.setattr("vision.export.onnx_export.verify_onnx", lambda net, staged, image: {
+    monkeypatch.setattr("vision.export.onnx_export.verify_onnx", lambda net, staged, image, normalization: {
         "scores": Difference(max_abs=2e-3, worst=20.0), "boxes": Difference(max_abs=0.0, worst=0.0)})
     with pytest.raises(VerificationError, match="scores differ by up to 0.002, .*model.onnx was not written"):
         export_verified(small_net, str(path), synthetic_image())

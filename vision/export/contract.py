@@ -18,6 +18,7 @@ _LOSS_NAME = re.compile(r"-Loss-(.+)\.pth$")  # <net>-Epoch-<N>-Loss-<val_loss>.
 INPUT_NAME = "input_0"
 OUTPUT_NAMES = ("scores", "boxes")
 OPSETS = range(11, 18)
+TORCHVISION = "torchvision"  # --input: torchvision's COCO weights (vision.ssd.weights.TORCHVISION)
 DEFAULT_OPSET = 11  # TensorRT 7.1 (JetPack 4.4), the oldest that runs these models, parses opset 11
 
 
