@@ -117,22 +117,23 @@ def fit_epochs(args, data: Path, scratch: Path) -> int:
     started = time.perf_counter()
     run_script(train_command(args, data, scratch, 1), args.threads)
     whole = time.perf_counter() - started
-    epoch = epoch_seconds((scratch / "train.log").read_text())
+    epoch = epoch_seconds(scratch / "train.log")
     epochs = max(1, math.floor((args.budget - (whole - epoch)) / epoch))
     print(f"accuracy.py: ours: one epoch {epoch:.1f} s, start-up and the rest {whole - epoch:.1f} s: "
           f"{epochs} epochs fit {args.budget:.0f} s", flush=True)
     return epochs
 
 
-def epoch_seconds(log: str) -> float:
-    """Seconds from the start of the first epoch to the end of the run, in a one-epoch run's train.log."""
+def epoch_seconds(log: Path) -> float:
+    """Seconds from the start of the first epoch to the end of the run, in a one-epoch run's train.log
+    (the last run's, where the file holds several)."""
     times = {}
-    for line in log.splitlines():
+    for line in log.read_text().splitlines():
         for marker in (TRAINING_STARTS, TRAINING_DONE):
             if marker in line:
                 times[marker] = datetime.strptime(" ".join(line.split()[:2]), LOG_TIME)
     if len(times) != 2:
-        raise BenchError("train.log: no start or end of the first epoch found")
+        raise BenchError(f"{log}: no start or end of the first epoch found")
     return (times[TRAINING_DONE] - times[TRAINING_STARTS]).total_seconds()
 
 

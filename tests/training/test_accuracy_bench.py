@@ -21,11 +21,14 @@ def test_torchvision_side_trains_and_eval_ssd_scores_its_detections(shapes, tmp_
     assert set(metrics["coco_AP50_by_size"]) == {"small", "medium", "large"}
 
 
-def test_an_epochs_seconds_from_train_log():
-    log = ("2026-12-01 15:00:00,500 INFO training mb3-large-ssd-lite on 160 images (1 classes), validating on "
-           "40; 20 steps per epoch\n2026-12-01 15:00:01,000 INFO device cpu\n"
-           "2026-12-01 15:00:31,250 INFO epoch 0: validation loss 5.1\n"
-           "2026-12-01 15:00:32,000 INFO done: 1 epochs; checkpoints in m\n")
+def test_an_epochs_seconds_from_train_log(tmp_path):
+    log = tmp_path / "train.log"
+    text = ("2026-12-01 15:00:00,500 INFO training mb3-large-ssd-lite on 160 images (1 classes), validating on "
+            "40; 20 steps per epoch\n2026-12-01 15:00:01,000 INFO device cpu\n"
+            "2026-12-01 15:00:31,250 INFO epoch 0: validation loss 5.1\n"
+            "2026-12-01 15:00:32,000 INFO done: 1 epochs; checkpoints in m\n")
+    log.write_text(text)
     assert epoch_seconds(log) == pytest.approx(31.5)
-    with pytest.raises(BenchError, match="train.log"):
-        epoch_seconds(log.split("\n", 1)[1])
+    log.write_text(text.split("\n", 1)[1])
+    with pytest.raises(BenchError, match=f"{log}: no start"):
+        epoch_seconds(log)

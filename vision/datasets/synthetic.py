@@ -5,8 +5,9 @@
 
 Five classes with category ids that are not contiguous (as in COCO), objects of 40 to 180 pixels (at
 300; --object-sizes sets other sizes, e.g. small ones) in many colours, partly overlapping, on
-backgrounds of gradients, noise, stripes and unlabelled blobs; some images hold no object. Every image comes from its own seed, so the output is the same,
-byte for byte, on every run; a thousand images take a few seconds.
+backgrounds of gradients, noise, stripes and unlabelled blobs; some images hold no object. Every image
+comes from its own seed, so the output is the same, byte for byte, on every run; a thousand images take
+a few seconds.
 """
 import argparse
 import math
