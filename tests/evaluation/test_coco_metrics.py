@@ -65,6 +65,11 @@ def test_equals_pycocotools_on_coco128(train_truth, backend, remap):
     expected = reference_per_class(reference)
     assert ours.per_class.keys() == expected.keys()
     np.testing.assert_allclose(list(ours.per_class.values()), list(expected.values()), rtol=0, atol=1e-9)
+    at_50 = reference.eval["precision"][0, :, :, :, -1]  # [recall, category, area]: AP50 by size
+    expected_by_size = [at_50[:, :, area][at_50[:, :, area] > -1].mean() for area in (1, 2, 3)]
+    np.testing.assert_allclose([ours.ap50_by_size[size] for size in ("small", "medium", "large")],
+                               expected_by_size, rtol=0, atol=1e-9)
+    assert ours.ap50_by_size["small"] != ours.ap50_by_size["large"]
 
 
 def test_remapping_changes_no_number(train_truth):

@@ -52,6 +52,7 @@ def model_run(files):
 def test_a_model_run_writes_metrics_detections_curves_and_images(model_run):
     metrics = load_json(model_run / "metrics.json")
     assert list(metrics["coco"]) == list(STAT_NAMES)
+    assert list(metrics["coco_AP50_by_size"]) == ["small", "medium", "large"]
     assert {"mAP", "mAP07", "per_class"} <= metrics["voc"].keys()
     assert set(metrics["voc"]["per_class"]) == {"person", "car", "chair"}  # book, zebra: no boxes here
     rows = {row["name"]: row for row in metrics["per_class"]}

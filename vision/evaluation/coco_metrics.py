@@ -15,6 +15,7 @@ from .results import Results
 log = logging.getLogger(__name__)
 
 BACKENDS = ("faster-coco-eval", "pycocotools")
+SIZE_NAMES = ("small", "medium", "large")  # COCOeval's area ranges 1..3 (0 is all)
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 # (title, IoU, area, max detections) of each stat, in COCOeval.summarize's order and wording.
 _SUMMARY = [("Average Precision  (AP)", iou, area, dets) for iou, area, dets in (
@@ -28,6 +29,7 @@ _SUMMARY = [("Average Precision  (AP)", iou, area, dets) for iou, area, dets in 
 class CocoMetrics:
     stats: dict[str, float]  # STAT_NAMES -> value; -1 where no ground truth applies, as COCOeval gives
     per_class: dict[int, tuple[float, float]]  # category id -> (AP, AP50), -1 without ground truth
+    ap50_by_size: dict[str, float]  # SIZE_NAMES -> AP50, -1 as above (the 12 stats split AP@[.50:.95] only)
 
 
 def coco_metrics(ground_truth: dict, results: Results, image_ids, category_ids,
@@ -42,7 +44,8 @@ def coco_metrics(ground_truth: dict, results: Results, image_ids, category_ids,
     run = _faster_coco_eval if backend == BACKENDS[0] else _pycocotools
     evaluator = run(_fresh(ground_truth), results.to_coco(), image_ids, category_ids)
     stats = dict(zip(STAT_NAMES, (float(value) for value in evaluator.stats[:len(STAT_NAMES)])))
-    return CocoMetrics(stats, _per_class(evaluator.eval["precision"], evaluator.params.catIds))
+    precision = evaluator.eval["precision"]
+    return CocoMetrics(stats, _per_class(precision, evaluator.params.catIds), _ap50_by_size(precision))
 
 
 def summary_lines(stats: dict[str, float]) -> list[str]:
@@ -92,6 +95,11 @@ def _per_class(precision: np.ndarray, category_ids) -> dict[int, tuple[float, fl
     return per_class
 
 
+def _ap50_by_size(precision: np.ndarray) -> dict[str, float]:
+    """AP50 of each object size, as COCOeval.summarize computes APs/APm/APl but at IoU 0.5 alone."""
+    return {size: _mean_present(precision[0, :, :, area, -1]) for area, size in enumerate(SIZE_NAMES, start=1)}
+
+
 def _mean_present(values: np.ndarray) -> float:
     present = values[values > -1]
     return float(present.mean()) if present.size else -1.0
@@ -103,4 +111,4 @@ def _zeros(ground_truth: dict, image_ids, category_ids) -> CocoMetrics:
                   if annotation["image_id"] in images and not annotation.get("iscrowd", 0)}
     per_class = {category_id: (0.0, 0.0) if category_id in with_boxes else (-1.0, -1.0)
                  for category_id in category_ids}
-    return CocoMetrics(dict.fromkeys(STAT_NAMES, 0.0), per_class)
+    return CocoMetrics(dict.fromkeys(STAT_NAMES, 0.0), per_class, dict.fromkeys(SIZE_NAMES, 0.0))

@@ -38,6 +38,7 @@ class Evaluation:
         names = {row.category_id: row.name for row in self.table}
         return {
             "coco": dict(self.coco.stats),
+            "coco_AP50_by_size": dict(self.coco.ap50_by_size),
             "voc": {"mAP": self.voc.mAP, "mAP07": self.voc.mAP07, "iou_threshold": self.iou_threshold,
                     "convention": "devkit" if self.devkit else "pytorch-ssd",
                     "per_class": {names[category_id]: {"AP": curve.ap, "AP07": curve.ap07}
