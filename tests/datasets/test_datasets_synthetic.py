@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from vision.datasets import open_dataset
 from vision.datasets import synthetic
 from vision.datasets.synthetic import CATEGORIES, generate
@@ -36,3 +38,18 @@ def test_command_line_at_the_default_size(tmp_path, monkeypatch):
     assert set(dataset.table.labels.tolist()) == {1, 2, 3, 4, 5}
     sides = (dataset.table.boxes[:, 2:] - dataset.table.boxes[:, :2]).max(axis=1)
     assert sides.min() < 50 and sides.max() > 100
+
+
+def test_object_sizes_make_small_objects(tmp_path):
+    root = generate(tmp_path, train_count=30, val_count=1, image_size=300, object_sizes=(8, 16))
+    dataset = open_dataset(root, "train")
+    sides = (dataset.table.boxes[:, 2:] - dataset.table.boxes[:, :2]).max(axis=1)
+    assert len(sides) > 30 and sides.max() <= 16 + 1 and sides.min() >= 8 * 0.4  # a star's or triangle's box
+
+
+def test_command_line_refuses_a_backwards_size_range(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["synthetic", "--out", str(tmp_path / "out"), "--object-sizes", "30", "5"])
+    with pytest.raises(SystemExit):
+        synthetic.main()
+    assert "--object-sizes must be 0 < MIN <= MAX, got 30 5" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

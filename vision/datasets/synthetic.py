@@ -1,10 +1,11 @@
 """The built-in dataset: shapes on cluttered backgrounds, written in the COCO layout.
 
     python3 -m vision.datasets.synthetic --out DIR [--train-count 400] [--val-count 80] [--image-size 300]
+                                         [--object-sizes MIN MAX]
 
 Five classes with category ids that are not contiguous (as in COCO), objects of 40 to 180 pixels (at
-300) in many colours, partly overlapping, on backgrounds of gradients, noise, stripes and unlabelled
-blobs; some images hold no object. Every image comes from its own seed, so the output is the same,
+300; --object-sizes sets other sizes, e.g. small ones) in many colours, partly overlapping, on
+backgrounds of gradients, noise, stripes and unlabelled blobs; some images hold no object. Every image comes from its own seed, so the output is the same,
 byte for byte, on every run; a thousand images take a few seconds.
 """
 import argparse
@@ -26,8 +27,13 @@ MAX_OVERLAP = 0.3  # IoU with the objects already placed: partial overlaps, none
 JPEG_QUALITY = 90
 
 
-def generate(out, train_count: int = 400, val_count: int = 80, image_size: int = 300, seed: int = 0) -> Path:
-    """Write root/{train2017,val2017}/*.jpg and root/annotations/instances_{train2017,val2017}.json."""
+def generate(out, train_count: int = 400, val_count: int = 80, image_size: int = 300, seed: int = 0,
+             object_sizes: tuple[float, float] = SIZES) -> Path:
+    """Write root/{train2017,val2017}/*.jpg and root/annotations/instances_{train2017,val2017}.json.
+
+    object_sizes: the smallest and largest object, in pixels at an image size of 300."""
+    if not 0 < object_sizes[0] <= object_sizes[1]:
+        raise ValueError(f"--object-sizes must be 0 < MIN <= MAX, got {object_sizes[0]:g} {object_sizes[1]:g}")
     out = Path(out)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split_index, (split, count) in enumerate(zip(SPLITS, (train_count, val_count))):
@@ -35,7 +41,7 @@ def generate(out, train_count: int = 400, val_count: int = 80, image_size: int =
         images, annotations = [], []
         for index in range(count):
             rng = np.random.default_rng([seed, split_index, index])
-            image, objects = draw_image(rng, image_size)
+            image, objects = draw_image(rng, image_size, object_sizes)
             file_name = f"{index + 1:06d}.jpg"
             atomic_write_image(out / split / file_name, image[:, :, ::-1],
                                (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
@@ -54,7 +60,7 @@ def generate(out, train_count: int = 400, val_count: int = 80, image_size: int =
     return out
 
 
-def draw_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list]:
+def draw_image(rng: np.random.Generator, size: int, object_sizes=SIZES) -> tuple[np.ndarray, list]:
     """An RGB uint8 image and its objects as (class name, (x1, y1, x2, y2))."""
     image = _background(rng, size)
     count = 0 if rng.random() < EMPTY_FRACTION else int(rng.integers(1, MAX_OBJECTS + 1))
@@ -63,7 +69,7 @@ def draw_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list]:
         if len(objects) == count:
             break
         name = list(CATEGORIES)[int(rng.integers(len(CATEGORIES)))]
-        points = _shape(rng, name, size)
+        points = _shape(rng, name, size, object_sizes)
         box = _bounds(points, size)
         if all(_iou(box, other) <= MAX_OVERLAP for _, other in objects):
             _paint(rng, image, name, points)
@@ -102,9 +108,9 @@ def _blob(rng: np.random.Generator, image: np.ndarray, size: int) -> None:
     region[:] = region * (1 - layer) + colour * layer
 
 
-def _shape(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
+def _shape(rng: np.random.Generator, name: str, size: int, object_sizes) -> np.ndarray:
     """The outline of a shape as polygon points [P, 2] (float pixels), at a random place and turn."""
-    radius = math.exp(rng.uniform(*np.log(SIZES))) * size / 300 / 2
+    radius = math.exp(rng.uniform(*np.log(object_sizes))) * size / 300 / 2
     centre = rng.uniform(0.1 * size, 0.9 * size, 2)
     corners = {"square": 4, "triangle": 3, "star": 10}.get(name, 64)
     radii = np.full(corners, radius)
@@ -165,8 +171,14 @@ def main() -> None:
     parser.add_argument("--val-count", type=int, default=80)
     parser.add_argument("--image-size", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--object-sizes", type=float, nargs=2, default=SIZES, metavar=("MIN", "MAX"),
+                        help="smallest and largest object, in pixels at an image size of 300 "
+                             "(default %(default)s)")
     args = parser.parse_args()
-    generate(args.out, args.train_count, args.val_count, args.image_size, args.seed)
+    try:
+        generate(args.out, args.train_count, args.val_count, args.image_size, args.seed, tuple(args.object_sizes))
+    except ValueError as error:
+        parser.error(str(error))
     print(f"wrote {args.train_count} + {args.val_count} images to {args.out}")
 
 
