@@ -1,8 +1,10 @@
 """SSD nets: `create_net(name, num_classes, resolution=300, is_test=False)` builds any of NET_NAMES."""
+from collections.abc import Sequence
+
 import torch
 
 from vision.ssd.nets import NETS
-from vision.ssd.priors import generate_priors, specs_for_resolution
+from vision.ssd.priors import PriorSpec, check_layout, generate_priors, specs_for_resolution
 from vision.ssd.ssd import SSD, init_head_weights
 
 NET_NAMES = tuple(NETS)
@@ -10,10 +12,12 @@ DEFAULT_RESOLUTION = 300
 
 
 def create_net(name: str, num_classes: int, resolution: int = DEFAULT_RESOLUTION,
-               is_test: bool = False, width_mult: float = 1.0) -> SSD:
+               is_test: bool = False, width_mult: float = 1.0,
+               specs: Sequence[PriorSpec] | None = None) -> SSD:
     """An SSD with freshly initialized weights, its priors for `resolution`, and its mean/std.
 
-    num_classes counts BACKGROUND (class 0). `width_mult` scales mb2-ssd-lite's base net.
+    num_classes counts BACKGROUND (class 0). `width_mult` scales mb2-ssd-lite's base net. `specs`
+    replaces the net's priors (fitted ones: same feature maps and anchors per location, else ValueError).
     """
     config = NETS.get(name)
     if config is None:
@@ -33,8 +37,15 @@ def create_net(name: str, num_classes: int, resolution: int = DEFAULT_RESOLUTION
     net.std = torch.full((1, 3, 1, 1), float(config.std))
     net.net_name, net.resolution = name, resolution
     net.specs = _prior_specs(net, config, resolution)
-    net.priors = generate_priors(net.specs, resolution)
+    set_priors(net, net.specs if specs is None else specs)
     return net
+
+
+def set_priors(net: SSD, specs: Sequence[PriorSpec]) -> None:
+    """Give `net` the priors of `specs`, which must keep its feature maps and anchors per location."""
+    check_layout(list(specs), net.specs)
+    net.specs = list(specs)
+    net.priors = generate_priors(net.specs, net.resolution).to(net.priors.device)
 
 
 def _prior_specs(net: SSD, config, resolution: int):

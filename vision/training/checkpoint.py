@@ -1,7 +1,8 @@
 """Checkpoint files: atomic writes, the earlier tools' per-epoch names, finding the newest, pruning.
 
 A training checkpoint is a dict (FORMAT_VERSION 1) with "model" (a state_dict without wrapper
-prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (epochs completed),
+prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "prior_specs" (the priors' sizes
+per feature map, vision/ssd/priors.specs_to_saved; fitted ones with --fit-priors), "epoch" (epochs completed),
 "samples_in_epoch" (images of the next epoch already trained on, after an interruption), "global_step"
 (optimizer steps, skipped ones included), "skipped_steps", "optimizer", "scaler", "best_metric",
 "val_loss", "rng", "args", "pretrained" and "format_version".

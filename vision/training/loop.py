@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from vision.cli import OptionError, resolve_device
 from vision.nn.multibox_loss import MultiboxLoss
+from vision.ssd.priors import specs_to_saved
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import checkpoint as ckpt
@@ -28,7 +29,7 @@ from vision.training import distributed
 from vision.training.distributed import Group
 from vision.training.data import (build_datasets, release_free_memory, start_epoch, start_workers, train_loader,
                                   validation_loader)
-from vision.training.model import build_net
+from vision.training.model import build_net, fit_and_report_priors
 from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
 from vision.training.precision import Precision, choose_precision, describe_device
@@ -88,6 +89,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
     start_workers(train_batches)  # before the net exists (see start_workers)
     net, pretrained = build_net(args, len(class_names), resume)
+    fit_and_report_priors(net, args, train_set, resume, class_names)
     net.to(device)
     if args.sync_bn:
         distributed.use_sync_bn(net, device)
@@ -316,6 +318,7 @@ def _checkpoint(context: dict, state: dict) -> dict:
         "model": net.state_dict(),
         "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
+        "prior_specs": specs_to_saved(net.specs),
         "optimizer": context["optimizer"].state_dict(),
         "scaler": scaler.state_dict() if (scaler := context["precision"].scaler) else None,
         "rng": _rng_state(), "args": vars(args), "pretrained": context["pretrained"],
@@ -335,8 +338,8 @@ def _override_hyperparameters(optimizer, fresh: list[dict], given: set[str]) -> 
             group[key] = new[key]
 
 
-# Options that change the net's parameters: a checkpoint cannot be resumed under others.
-STRUCTURE = {"net", "mb2_width_mult"}
+# Options that change the net's parameters or priors: a checkpoint cannot be resumed under others.
+STRUCTURE = {"net", "mb2_width_mult", "fit_priors"}
 
 
 def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) -> dict | None:
@@ -356,7 +359,7 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
                        content["args"].get(name) != getattr(args, name))
     for name in sorted(STRUCTURE.intersection(overrides)):
         flag = "--" + name.replace("_", "-")
-        raise OptionError(f"{path}: saved with {flag} {content['args'][name]}, not {getattr(args, name)}; "
+        raise OptionError(f"{path}: saved with {flag} {content['args'].get(name)}, not {getattr(args, name)}; "
                           f"{flag} cannot change on resume (to fine-tune it as another net, start a new "
                           f"run with --pretrained-ssd)")
     for name, value in content["args"].items():
