@@ -8,6 +8,7 @@ from vision.ssd import coverage, create_net
 from vision.ssd.coverage import Boxes, dataset_boxes, full_report, measure, uncovered_warning
 from vision.ssd.prior_fit import fit_specs
 from vision.ssd.priors import generate_priors, specs_from_saved, specs_to_saved
+from vision.utils.box_utils import center_to_corner
 
 NAMES = ["BACKGROUND", "big", "tiny"]
 # Three priors (center form): the top-left quarter, the bottom-right quarter, the whole image.
@@ -97,6 +98,13 @@ def test_fitting_never_covers_fewer_boxes_than_the_net_own_priors(tmp_path):
     own = measure(boxes, net.priors, dataset.class_names, 300)
     fitted = measure(boxes, generate_priors(specs, 300), dataset.class_names, 300)
     assert fitted.covered.sum() >= own.covered.sum()
+
+
+def test_boxes_the_net_own_priors_cover_keep_them():
+    """Positives alone never move a level: big priors at fine feature maps would give large boxes dozens."""
+    net = create_net("mb1-ssd", 3)
+    boxes = center_to_corner(net.priors[::97])  # boxes that are priors of the net
+    assert fit_specs(net.specs, boxes, 300) == net.specs
 
 
 def test_prior_specs_round_trip_and_a_wrong_layout_is_refused():

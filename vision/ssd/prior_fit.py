@@ -1,12 +1,13 @@
 """Prior sizes fitted to a dataset's boxes (what YOLO users know as auto-anchor): train_ssd.py --fit-priors.
 
 Each feature map keeps its locations, its aspect ratios and so its anchors per location (the heads
-and the state_dict keys do not change); its min_size and max_size are chosen to maximize the share
-of boxes with a prior at IoU >= 0.5 (vision/ssd/coverage.py), then the positive priors per box. The
-search goes level by level over a grid of sizes (coordinate ascent), starting from the net's own
-sizes, which it leaves only for strictly better ones: fitted priors never cover fewer of the boxes
-they were fitted on. A level's candidates are scored from per-shape tables: the IoUs of a sample of
-boxes with each anchor shape placed at every location of that feature map.
+and the state_dict keys do not change); its min_size and max_size are chosen to raise the share of
+boxes with a prior at IoU >= 0.5 (vision/ssd/coverage.py). The search goes level by level over a grid
+of sizes (coordinate ascent), starting from the net's own sizes: a level takes other sizes only when
+they cover more boxes, and of the sizes covering most, those giving the most positive priors. So
+fitted priors never cover fewer of the boxes they were fitted on, and data the net's priors already
+cover keeps them. A level's candidates are scored from per-shape tables: the IoUs of a sample of boxes
+with each anchor shape placed at every location of that feature map.
 """
 from dataclasses import dataclass, replace
 
@@ -60,10 +61,13 @@ def fit_specs(specs: list[PriorSpec], boxes: Tensor, resolution: int, threshold:
 
 
 def _best_candidate(covered: Tensor, positives: Tensor, current: int) -> int:
-    """The candidate covering most boxes, then with most positives; the current one unless strictly beaten."""
-    score = covered.double() * (int(positives.max()) + 1) + positives.double()  # lexicographic, exact
-    best = int(score.argmax())
-    return best if score[best] > score[current] else current
+    """The current candidate unless another covers more boxes; then, of those covering the most, the one
+    with most positives. Positives alone never move a level: they grow with every big prior at a fine
+    feature map, and large boxes would take them all."""
+    most = covered.max()
+    if most <= covered[current]:
+        return current
+    return int(torch.where(covered == most, positives, -1).argmax())
 
 
 def _candidate_sizes(boxes: Tensor, specs: list[PriorSpec], resolution: int) -> list[float]:
