@@ -64,11 +64,14 @@ def match_counts(boxes: Boxes, priors: Tensor, threshold: float = THRESHOLD) -> 
     for start, end in _image_chunks(boxes.image, max(_CHUNK_ELEMENTS // max(len(priors), 1), 1)):
         ious = box_iou(boxes.boxes[start:end], corners)  # [m, N]
         best[start:end] = ious.max(dim=1).values
-        image = torch.unique_consecutive(boxes.image[start:end], return_inverse=True)[1]
-        image_best = ious.new_zeros(int(image[-1]) + 1, len(priors)).scatter_reduce_(
-            0, image.unsqueeze(1).expand_as(ious), ious, "amax")
-        owned = ious >= image_best[image]
-        positives[start:end] = ((ious >= threshold) & owned).sum(dim=1)
+        rows, columns = (ious >= threshold).nonzero(as_tuple=True)
+        values = ious[rows, columns]
+        # A box that takes the prior from this one overlaps it at least as much: only pairs over the
+        # threshold compete, grouped by (image, prior).
+        pair = boxes.image[start:end][rows] * len(priors) + columns
+        group = torch.unique(pair, return_inverse=True)[1]
+        top = values.new_zeros(len(values)).scatter_reduce_(0, group, values, "amax")
+        positives[start:end] = torch.bincount(rows[values >= top[group]], minlength=end - start)
     return best, positives
 
 
