@@ -61,17 +61,35 @@ def test_the_net_own_priors_warn_naming_the_uncovered_classes(small_shapes, tmp_
     warning = [line for line in (tmp_path / "train.log").read_text().splitlines() if "mostly uncovered" in line]
     assert len(warning) == 1 and "WARNING" in warning[0]
     assert "circle (" in warning[0] and "--fit-priors" in warning[0]
+    epoch_file = torch.load(ckpt.epoch_files(tmp_path)[0][0], weights_only=True)
+    assert all(isinstance(value, torch.Tensor) for value in epoch_file.values())  # the earlier tools' format
+
+
+def test_epoch_files_of_a_fitted_run_build_the_net_with_its_priors(fitted_run):
+    """run_ssd_example.py and the Jetson tutorials take these files: they must not decode with other priors."""
+    path = ckpt.epoch_files(fitted_run)[0][0]
+    net, names = load_model(str(path))
+    assert torch.equal(net.priors, generate_priors(saved_specs(fitted_run / ckpt.LAST), RESOLUTION))
+    assert names == (fitted_run / "labels.txt").read_text().splitlines()
+
+
+def test_resuming_from_an_epoch_file_keeps_its_priors(fitted_run, small_shapes, tmp_path, monkeypatch):
+    path = ckpt.epoch_files(fitted_run)[0][0]
+    (tmp_path / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(training_model, "fit_specs", refit_refused)
+    assert train_ssd.main(["--resume", "auto", *options(small_shapes, tmp_path)]) == 0
+    assert saved_specs(tmp_path / ckpt.LAST) == saved_specs(fitted_run / ckpt.LAST)
+
+
+def refit_refused(*args, **kwargs):
+    raise AssertionError("a resumed run fitted its priors again")
 
 
 def test_resume_keeps_the_checkpoint_priors(fitted_run, tmp_path, monkeypatch):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / ckpt.LAST).write_bytes((fitted_run / ckpt.LAST).read_bytes())
-
-    def no_refit(*args, **kwargs):
-        raise AssertionError("a resumed run fitted its priors again")
-
-    monkeypatch.setattr(training_model, "fit_specs", no_refit)
+    monkeypatch.setattr(training_model, "fit_specs", refit_refused)
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(model_dir), "--epochs", "2"]) == 0
     assert saved_specs(model_dir / ckpt.LAST) == saved_specs(fitted_run / ckpt.LAST)
     assert torch.load(model_dir / ckpt.LAST, weights_only=True)["epoch"] == 2

@@ -36,16 +36,20 @@ def create_net(name: str, num_classes: int, resolution: int = DEFAULT_RESOLUTION
     net.mean = torch.tensor(config.mean).view(1, 3, 1, 1)
     net.std = torch.full((1, 3, 1, 1), float(config.std))
     net.net_name, net.resolution = name, resolution
-    net.specs = _prior_specs(net, config, resolution)
-    set_priors(net, net.specs if specs is None else specs)
+    net.own_specs = _prior_specs(net, config, resolution)  # the earlier tools' priors at this resolution
+    set_priors(net, net.own_specs if specs is None else specs)
     return net
 
 
 def set_priors(net: SSD, specs: Sequence[PriorSpec]) -> None:
     """Give `net` the priors of `specs`, which must keep its feature maps and anchors per location."""
-    check_layout(list(specs), net.specs)
+    check_layout(list(specs), net.own_specs)
     net.specs = list(specs)
     net.priors = generate_priors(net.specs, net.resolution).to(net.priors.device)
+
+
+def has_fitted_priors(net: SSD) -> bool:
+    return net.specs != net.own_specs
 
 
 def _prior_specs(net: SSD, config, resolution: int):

@@ -279,7 +279,7 @@ def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, s
         state["best_metric"] = val_loss
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.BEST)
     name = ckpt.epoch_file_name(args.net, epoch, round(val_loss, 4))
-    ckpt.atomic_save(net.state_dict(), context["model_dir"] / name)
+    ckpt.atomic_save(ckpt.epoch_file_content(net, args, context["class_names"]), context["model_dir"] / name)
     ckpt.prune_epoch_files(context["model_dir"], args.keep_checkpoints)
 
 
@@ -352,9 +352,9 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         return None
     content = read_checkpoint(str(path))
     source = _source(path, content, args.resume == "auto")
-    if "model" not in content:
-        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", source)
-        return {"plain": str(path), "labels": None}
+    if "args" not in content:  # a plain state_dict, or an epoch file of a run with fitted priors
+        log.warning("%s holds weights only: loading them and starting at epoch 0", source)
+        return {"plain": str(path), "labels": None, "prior_specs": content.get("prior_specs")}
     overrides = sorted(name for name in given if name not in ("resume",) and
                        content["args"].get(name) != getattr(args, name))
     for name in sorted(STRUCTURE.intersection(overrides)):
@@ -378,7 +378,7 @@ def _source(path: Path, content: dict, auto: bool) -> str:
     """The checkpoint's path for the log; with --resume auto, also why that file was taken."""
     if not auto:
         return str(path)
-    if "model" in content:
+    if "args" in content:
         return f"{path} (--resume auto: the checkpoint furthest in training)"
     return f"{path} (--resume auto: no full checkpoint, so the newest epoch file)"
 
