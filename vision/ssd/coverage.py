@@ -10,7 +10,6 @@ even below 0.5; that one is not counted: a box nothing covers trains one badly p
 COCO's, from the box area in pixels of the original image. The boxes come from the datasets' annotation
 tables: no image is decoded.
 """
-import argparse
 import math
 import sys
 from dataclasses import dataclass
@@ -20,6 +19,10 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
+from vision.cli import OneLineParser, OptionError, run_main
+from vision.datasets import DatasetError, open_datasets
+from vision.ssd import create_net
+from vision.ssd.priors import generate_priors
 from vision.utils.box_utils import center_to_corner
 
 THRESHOLD = 0.5  # the matcher's IoU threshold (match_priors)
@@ -188,9 +191,6 @@ def full_report(coverage: Coverage) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from vision.cli import OneLineParser, OptionError, run_main
-    from vision.datasets import DatasetError
-
     parser = OneLineParser(prog="python3 -m vision.ssd.coverage",
                            description="How many of a dataset's boxes a net's priors cover, and fitted priors.")
     parser.add_argument("--data", "--datasets", nargs="+", required=True, metavar="PATH", help="dataset roots")
@@ -204,10 +204,7 @@ def main(argv=None) -> int:
 
 
 def _report(args) -> int:
-    from vision.datasets import open_datasets
-    from vision.ssd import create_net
-    from vision.ssd.prior_fit import fit_specs
-    from vision.ssd.priors import generate_priors
+    from vision.ssd.prior_fit import fit_specs  # here: prior_fit imports this module
 
     dataset = open_datasets(args.data, args.split, args.dataset_type)
     net = create_net(args.net, len(dataset.class_names), args.resolution, width_mult=args.mb2_width_mult)
