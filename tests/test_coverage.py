@@ -56,6 +56,8 @@ def test_a_mostly_uncovered_class_is_named_with_what_would_cover_it():
     assert "tiny (0% of 2)" in warning and "big" not in warning and "--fit-priors" in warning
     # The missed boxes are 10 px; 44 px (2.72 strides of 16) needs 4.4 times the resolution, in steps of 32.
     assert "their median missed box is 10 px" in warning and "--resolution (about 448" in warning
+    fitted = uncovered_warning(measure(boxes, PRIORS, NAMES, resolution=100), finest_stride=16, fitted=True)
+    assert "--fit-priors" not in fitted and "try a higher --resolution" in fitted
 
 
 def test_dataset_boxes_are_the_targets_training_reads(tmp_path):

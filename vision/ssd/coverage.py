@@ -145,7 +145,7 @@ def short_report(coverage: Coverage) -> list[str]:
     return lines
 
 
-def uncovered_warning(coverage: Coverage, finest_stride: float) -> str | None:
+def uncovered_warning(coverage: Coverage, finest_stride: float, fitted: bool = False) -> str | None:
     """One line naming the classes with fewer than half their boxes covered, and what would help."""
     rows = coverage.mostly_uncovered()
     if not rows:
@@ -153,21 +153,24 @@ def uncovered_warning(coverage: Coverage, finest_stride: float) -> str | None:
     named = ", ".join(f"{name} ({share:.0%} of {count})" for name, count, share, _ in rows)
     return (f"classes mostly uncovered by the priors (under half their boxes have a prior at IoU >= "
             f"{coverage.threshold:g}; a missed box trains one poorly placed prior): {named}; "
-            f"{_hint(coverage, rows, finest_stride)}")
+            f"{_hint(coverage, rows, finest_stride, fitted)}")
 
 
-def _hint(coverage: Coverage, rows, finest_stride: float) -> str:
+def _hint(coverage: Coverage, rows, finest_stride: float, fitted: bool) -> str:
     """What would cover a class's boxes: fitted prior sizes, and for boxes too small for the finest
     feature map's stride, a higher resolution."""
     labels = [coverage.class_names.index(name) for name, _, _, _ in rows]
     missed = ~coverage.covered & torch.isin(coverage.labels, torch.tensor(labels))
     side = float(coverage.input_side[missed].median())
     smallest = STRIDES_PER_BOX * finest_stride
-    hint = f"their median missed box is {side:.0f} px at the net's input: try --fit-priors"
+    tries = [] if fitted else ["--fit-priors"]
     if side < smallest:
         needed = math.ceil(coverage.resolution * smallest / side / 32) * 32
-        hint += (f", and a higher --resolution (about {needed}: boxes under {smallest:.0f} px fall between "
-                 f"the priors of the finest feature map, stride {finest_stride:.0f} px)")
+        tries.append(f"a higher --resolution (about {needed}: boxes under {smallest:.0f} px fall between the "
+                     f"priors of the finest feature map, stride {finest_stride:.0f} px)")
+    hint = f"their median missed box is {side:.0f} px at the net's input"
+    if tries:
+        hint += ": try " + ", and ".join(tries)
     return hint + "; details: python3 -m vision.ssd.coverage"
 
 
