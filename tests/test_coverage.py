@@ -60,6 +60,14 @@ def test_a_mostly_uncovered_class_is_named_with_what_would_cover_it():
     assert "--fit-priors" not in fitted and "try a higher --resolution" in fitted
 
 
+def test_a_long_list_of_uncovered_classes_is_cut_after_the_largest(monkeypatch):
+    monkeypatch.setattr(coverage, "NAMED_CLASSES", 1)
+    boxes = hand_made_boxes()
+    missed = Boxes(boxes.boxes * 0.1, boxes.labels, boxes.image, boxes.areas)  # every box 10 times smaller
+    warning = uncovered_warning(measure(missed, PRIORS, NAMES, resolution=100), finest_stride=16)
+    assert "big (0% of 3) and 1 more classes" in warning and "tiny" not in warning
+
+
 def test_dataset_boxes_are_the_targets_training_reads(tmp_path):
     dataset = open_dataset(generate(tmp_path, train_count=6, val_count=1, image_size=96), "train")
     boxes = dataset_boxes(dataset)

@@ -29,6 +29,7 @@ THRESHOLD = 0.5  # the matcher's IoU threshold (match_priors)
 SIZE_NAMES = ("small", "medium", "large")
 SIZE_LIMITS = (32 ** 2, 96 ** 2)  # COCO's area limits, in pixels of the original image
 MOSTLY_UNCOVERED = 0.5  # a class with fewer covered boxes than this share gets a warning
+NAMED_CLASSES = 10  # the warning names at most this many classes
 # A box of side s and a prior of its size, centres half a stride g apart in x and y, meet at IoU 0.5
 # when s = 2.72 g: smaller boxes can fall between the finest feature map's priors whatever their size.
 STRIDES_PER_BOX = 1 / (1 - math.sqrt(2 / 3)) / 2
@@ -150,7 +151,11 @@ def uncovered_warning(coverage: Coverage, finest_stride: float, fitted: bool = F
     rows = coverage.mostly_uncovered()
     if not rows:
         return None
-    named = ", ".join(f"{name} ({share:.0%} of {count})" for name, count, share, _ in rows)
+    # The classes with most boxes first; a long list (COCO's) is cut, the count of the rest given.
+    ranked = sorted(rows, key=lambda row: -row[1])
+    named = ", ".join(f"{name} ({share:.0%} of {count})" for name, count, share, _ in ranked[:NAMED_CLASSES])
+    if len(ranked) > NAMED_CLASSES:
+        named += f" and {len(ranked) - NAMED_CLASSES} more classes"
     return (f"classes mostly uncovered by the priors (under half their boxes have a prior at IoU >= "
             f"{coverage.threshold:g}; a missed box trains one poorly placed prior): {named}; "
             f"{_hint(coverage, rows, finest_stride, fitted)}")
