@@ -54,3 +54,30 @@ def save_checkpoint(path, net, names: list[str], **fields) -> Path:
 def write_labels(path, names: list[str]) -> Path:
     Path(path).write_text("".join(f"{name}\n" for name in names))
     return Path(path)
+
+
+@torch.no_grad()
+def randomized(model: nn.Module, seed: int = 0) -> nn.Module:
+    """A torchvision detection SSD `model` with random weights and BatchNorm statistics, so that every
+    tensor of the state_dict matters, and heads scaled so that scores and boxes spread from prior to
+    prior (a fresh model's nearly equal scores would make the order of detections a matter of rounding)."""
+    generator = torch.Generator().manual_seed(seed)
+    for layer in model.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.weight.uniform_(0.5, 1.5, generator=generator)
+            layer.bias.uniform_(-0.2, 0.2, generator=generator)
+            layer.running_mean.uniform_(-0.2, 0.2, generator=generator)
+            layer.running_var.uniform_(0.5, 2.0, generator=generator)
+        elif isinstance(layer, nn.Conv2d):  # variance-preserving: the signal neither fades nor grows
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+            if layer.bias is not None:
+                layer.bias.uniform_(-0.1, 0.1, generator=generator)
+    model.eval()
+    size = model.transform.fixed_size[0]
+    images, _ = model.transform([torch.rand(3, size, size, generator=generator)])
+    features = list(model.backbone(images.tensors).values())
+    for head, spread in ((model.head.classification_head, 3.0), (model.head.regression_head, 0.5)):
+        for level, block in enumerate(head.module_list):
+            last = [layer for layer in block.modules() if isinstance(layer, nn.Conv2d)][-1]
+            last.weight.mul_(spread / block(features[level]).std())
+    return model

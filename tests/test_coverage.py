@@ -56,7 +56,7 @@ def test_a_mostly_uncovered_class_is_named_with_what_would_cover_it():
     assert "tiny (0% of 2)" in warning and "big" not in warning and "--fit-priors" in warning
     # The missed boxes are 10 px; 44 px (2.72 strides of 16) needs 4.4 times the resolution, in steps of 32.
     assert "their median missed box is 10 px" in warning and "--resolution (about 448" in warning
-    fitted = uncovered_warning(measure(boxes, PRIORS, NAMES, resolution=100), finest_stride=16, fitted=True)
+    fitted = uncovered_warning(measure(boxes, PRIORS, NAMES, resolution=100), finest_stride=16, suggest_fit=False)
     assert "--fit-priors" not in fitted and "try a higher --resolution" in fitted
 
 
@@ -133,6 +133,14 @@ def test_the_command_line_reports_the_net_priors_and_fitted_ones(small_objects, 
     assert "mb3-small-ssd-lite at 128x128, the net's priors:" in out
     assert "warning: classes mostly uncovered by the priors" in out
     assert "with fitted priors (train_ssd.py --fit-priors): min sizes" in out
+
+
+def test_torchvision_nets_get_the_report_without_fitted_priors(small_objects, capsys):
+    assert coverage.main(["--data", str(small_objects.annotation_file.parents[1]), "--net",
+                          "ssdlite320-mb3-large", "--resolution", "128"]) == 0
+    out = capsys.readouterr().out
+    assert "ssdlite320-mb3-large at 128x128, the net's priors:" in out
+    assert "fitted" not in out and "--fit-priors" not in out
 
 
 def test_the_command_line_gives_one_line_errors(tmp_path, capsys):

@@ -7,10 +7,12 @@ from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 
 from golden import golden_input, golden_state_dict
 from vision.ssd import NET_NAMES, create_net
+from vision.ssd.nets import NETS
 from vision.utils import box_utils
 
 COMPATIBLE = ["vgg16-ssd", "mb1-ssd", "mb1-ssd-lite", "sq-ssd-lite", "mb2-ssd-lite"]
 MOBILENETS = [name for name in NET_NAMES if name.startswith("mb")]
+TOOLKIT_LAYOUTS = [name for name in NET_NAMES if not NETS[name].torchvision_layout]  # tests/test_torchvision_nets.py
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_forward_reproduces_golden_outputs(name, reference):
         np.testing.assert_allclose(value.numpy(), golden[key], rtol=1e-4, atol=1e-5 * scale, err_msg=key)
 
 
-@pytest.mark.parametrize("name", NET_NAMES)
+@pytest.mark.parametrize("name", TOOLKIT_LAYOUTS)
 def test_output_shapes_and_prior_count(name, layouts):
     net = create_net(name, 7).eval()
     expected = layouts[name]["num_priors"]

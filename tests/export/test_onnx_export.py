@@ -71,7 +71,7 @@ def test_the_comparison_sees_real_outputs_and_catches_a_changed_weight(tmp_path,
 def test_a_failed_verification_keeps_the_earlier_file(tmp_path, small_net, monkeypatch):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"earlier export")
-    monkeypatch.setattr("vision.export.onnx_export.verify_onnx", lambda net, staged, image: {
+    monkeypatch.setattr("vision.export.onnx_export.verify_onnx", lambda net, staged, image, normalization: {
         "scores": Difference(max_abs=2e-3, worst=20.0), "boxes": Difference(max_abs=0.0, worst=0.0)})
     with pytest.raises(VerificationError, match="scores differ by up to 0.002, .*model.onnx was not written"):
         export_verified(small_net, str(path), synthetic_image())
@@ -108,6 +108,13 @@ def test_best_checkpoint_is_checkpoint_best_else_the_lowest_loss_name(tmp_path):
     assert find_best_checkpoint(str(tmp_path)) == str(tmp_path / "mb1-ssd-Epoch-9-Loss-1.75.pth")
     (tmp_path / "checkpoint-best.pth").write_bytes(b"")
     assert find_best_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-best.pth")
+
+
+def test_only_a_diverged_runs_epoch_files_is_an_export_error_saying_so(tmp_path):
+    for name in ("mb1-ssd-Epoch-0-Loss-nan.pth", "mb1-ssd-Epoch-1-Loss-inf.pth", "checkpoint-last.pth"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ExportError, match="validation loss .* is not finite .*the run diverged; .*lower --lr"):
+        find_best_checkpoint(str(tmp_path))
 
 
 def test_no_checkpoint_or_no_directory_is_an_export_error(tmp_path):

@@ -119,7 +119,7 @@ def test_path_and_option_errors_are_one_line(our_dir, tmp_path, arguments, fragm
 
 
 def test_failed_verification_exits_1_and_writes_nothing(our_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("vision.export.onnx_export.verify_onnx", lambda net, path, image: {
+    monkeypatch.setattr("vision.export.onnx_export.verify_onnx", lambda net, path, image, normalization: {
         "scores": Difference(max_abs=1e-3, worst=10.0), "boxes": Difference(max_abs=0.0, worst=0.0)})
     output = tmp_path / "model.onnx"
     assert load_script("onnx_export.py").main(["--model-dir", str(our_dir), "--output", str(output)]) == 1

@@ -102,6 +102,12 @@ def test_fit_priors_cannot_be_switched_on_when_resuming(small_shapes, tmp_path, 
     assert "--fit-priors cannot change on resume" in capsys.readouterr().err
 
 
+def test_torchvision_nets_refuse_fit_priors(small_shapes, tmp_path, capsys):
+    assert train_ssd.main(["--data", str(small_shapes), "--model-dir", str(tmp_path), "--net",
+                           "ssdlite320-mb3-large", "--fit-priors"]) == 2
+    assert "--fit-priors: ssdlite320-mb3-large keeps torchvision's default boxes" in capsys.readouterr().err
+
+
 def test_load_model_builds_the_net_with_the_fitted_priors(fitted_run):
     net, _ = load_model(str(fitted_run / ckpt.BEST))
     assert torch.equal(net.priors, generate_priors(saved_specs(fitted_run / ckpt.BEST), RESOLUTION))

@@ -1,7 +1,8 @@
 """train_ssd.py under torchrun with two CPU processes: the ranks agree on every step they skip (a loss
-that is not finite, a batch without a readable image, on any one rank), and only rank 0 draws bars."""
+that is not finite, a batch with too few readable images, on any one rank), and only rank 0 draws bars."""
 import re
 
+import pytest
 import torch
 
 from test_train_ssd import options
@@ -21,13 +22,18 @@ def test_a_loss_that_is_not_finite_on_one_rank_skips_the_step_on_both(shapes, tm
     assert all(torch.equal(rank0[name], saved["model"][name]) for name in rank0)
 
 
-def test_a_batch_without_a_readable_image_on_one_rank_skips_the_step_on_both(shapes, tmp_path):
+@pytest.mark.parametrize("net, positions", [
+    ("mb1-ssd-lite", [1, 3]),  # no image left
+    ("mb3-small-ssd-lite", [1]),  # one image left, which its batch norms on 1x1 maps cannot train on
+])
+def test_a_batch_with_too_few_readable_images_on_one_rank_skips_the_step_on_both(shapes, tmp_path, net, positions):
     # Batches of 2: rank 1's first batch is the images at positions 1 and 3 of the epoch's order.
-    data = with_unreadable_images(shapes, tmp_path / "data", positions=[1, 3])
+    data = with_unreadable_images(shapes, tmp_path / "data", positions=positions)
     model_dir = tmp_path / "model"
-    result = torchrun("train_ssd.py", *options(data, model_dir, "--epochs", "1", "--batch-size", "2"))
+    result = torchrun("train_ssd.py", *options(data, model_dir, "--epochs", "1", "--batch-size", "2", "--net", net,
+                                               "--lr", "0.001"))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "steps skipped so far: 1 (a batch without a readable image" in result.stderr
+    assert "steps skipped so far: 1 (a batch with too few readable images" in result.stderr
     saved = torch.load(model_dir / ckpt.LAST, weights_only=True)
     assert saved["global_step"] == 3 and saved["skipped_steps"] == 1
 

@@ -11,6 +11,7 @@ import torch
 import train_ssd
 from bad_annotations import FAULTS
 from vision.datasets.synthetic import generate
+from vision.export.contract import find_best_checkpoint
 from vision.ssd import create_net
 from vision.ssd.weights import load_weights
 from vision.training import checkpoint as ckpt
@@ -252,6 +253,27 @@ def test_weights_with_an_overflowed_batch_norm_are_never_saved(shapes, tmp_path,
         return net, pretrained
 
     monkeypatch.setattr("vision.training.loop.build_net", poisoned)
-    assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1")) == 0
+    with pytest.raises(SystemExit) as stop:
+        train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1"))
+    assert stop.value.code == 1
     assert not (tmp_path / ckpt.LAST).exists() and not ckpt.epoch_files(tmp_path)
-    assert "weights are not finite" in (tmp_path / "train.log").read_text()
+    assert "ERROR training diverged: the weights are not finite after epoch 0" in (tmp_path / "train.log").read_text()
+
+
+def test_a_diverged_run_fails_and_keeps_the_checkpoints_before_it_exportable(shapes, tmp_path):
+    good = options(shapes, tmp_path, "--net", "mb3-small-ssd-lite", "--batch-size", "2", "--lr", "0.001",
+                   "--epochs", "1")
+    assert train_ssd.main(good) == 0
+    before = {path.name: path.read_bytes() for path in tmp_path.glob("*.pth")}
+    with pytest.raises(SystemExit) as stop:  # weights that stay finite, outputs that do not
+        train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--epochs", "2", "--lr", "1e6"])
+    assert stop.value.code == 1
+    assert {path.name: path.read_bytes() for path in tmp_path.glob("*.pth")} == before
+    log = (tmp_path / "train.log").read_text()
+    assert "ERROR training diverged: the validation loss after epoch 1 is nan" in log and "Lower --lr" in log
+    exported = find_best_checkpoint(str(tmp_path))
+    assert exported == str(tmp_path / ckpt.BEST)
+    net = create_net("mb3-small-ssd-lite", len((tmp_path / "labels.txt").read_text().split()), resolution=128)
+    load_weights(net, exported)
+    with torch.no_grad():
+        assert all(torch.isfinite(output).all() for output in net.eval()(torch.rand(2, 3, 128, 128)))

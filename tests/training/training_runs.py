@@ -1,6 +1,8 @@
 """Ways to run train_ssd.py in the tests: under torchrun with a time limit, on data with unreadable
-images, stopped by SIGTERM at a chosen batch (a uniquely named module: tests/training is on pytest's path)."""
+images, stopped by SIGTERM at a chosen batch, in a process group of its own (a uniquely named module:
+tests/training is on pytest's path)."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -56,3 +58,22 @@ def sigterm_at_batch(monkeypatch, number: int) -> None:
         return collate(samples)
 
     monkeypatch.setattr(data, "collate_samples", collate_and_signal)
+
+
+def start_in_own_group(argv: list[str], until: str) -> tuple[subprocess.Popen, str]:
+    """`python train_ssd.py *argv` in a session (process group) of its own, as a terminal, systemd or Slurm
+    starts it, once its stderr has matched the regular expression `until`; and that stderr so far."""
+    process = subprocess.Popen([sys.executable, "train_ssd.py", *argv], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    seen = ""
+    while not re.search(until, seen):
+        character = process.stderr.read(1)
+        if not character:
+            pytest.fail(f"train_ssd.py ended before {until!r}:\n{seen[-3000:]}")
+        seen += character
+    return process, seen
+
+
+def group_members(process: subprocess.Popen) -> list[str]:
+    """The processes still in `process`'s group (its session's), by pid."""
+    return subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()

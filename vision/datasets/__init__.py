@@ -16,11 +16,12 @@ from .layout import DATASET_TYPES, detect_dataset_type, open_dataset
 from .open_images import OpenImagesDataset
 from .transformed import Sample, TransformedDataset, sample_seed
 from .voc import VOCDataset
+from .workers import ignore_stop_signals, loader_iterator
 
 __all__ = [
     "BACKGROUND", "DATASET_TYPES", "IMAGE_EXTENSIONS", "Batch", "CocoDataset", "ConcatDetectionDataset",
     "DatasetError", "DetectionDataset", "ImageReadError", "OpenImagesDataset", "Sample",
-    "TransformedDataset", "VOCDataset", "collate_samples", "detect_dataset_type", "load_image",
-    "merge_class_names", "open_dataset", "open_datasets", "read_class_order", "read_dataset_labels",
-    "sample_seed",
+    "TransformedDataset", "VOCDataset", "collate_samples", "detect_dataset_type", "ignore_stop_signals",
+    "load_image", "loader_iterator", "merge_class_names", "open_dataset", "open_datasets", "read_class_order",
+    "read_dataset_labels", "sample_seed",
 ]

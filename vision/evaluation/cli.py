@@ -12,6 +12,7 @@ from .coco_metrics import BACKENDS
 from .errors import EvaluationError
 
 PROG = "eval_ssd.py"
+TORCHVISION = "torchvision"  # --trained_model: torchvision's COCO weights (vision.ssd.weights.TORCHVISION)
 NMS_METHODS = ("hard", "detectnet")
 
 
@@ -20,13 +21,15 @@ def build_parser() -> OneLineParser:
                                                   "saved detections")
     model = parser.add_argument_group("model (one of --trained_model, --onnx, --detections)")
     model.add_argument("--trained-model", "--trained_model", "--model", dest="trained_model",
-                       help="our checkpoint, or a plain state_dict of the earlier tools")
+                       help="our checkpoint, or a plain state_dict of the earlier tools, or 'torchvision': "
+                            "torchvision's COCO model of --net ssdlite320-mb3-large or ssd300-vgg16")
     model.add_argument("--onnx", help="an export of onnx_export.py, run by onnxruntime")
     model.add_argument("--net", help="net type: read from our checkpoints; needed for plain state_dicts and for "
                                      "--onnx's input scaling (default mb1-ssd)")
     model.add_argument("--label-file", "--label_file", dest="label_file",
                        help="the model's labels.txt, BACKGROUND first (default: from the checkpoint)")
-    model.add_argument("--resolution", type=int, help="input size of a plain state_dict (default 300)")
+    model.add_argument("--resolution", type=int, help="input size of a plain state_dict (default the net's: 320 "
+                                                       "for ssdlite320-mb3-large, else 300)")
     model.add_argument("--mb2-width-mult", "--mb2_width_mult", dest="width_mult", type=float,
                        help="mb2-ssd-lite width of a plain state_dict (default 1.0)")
     data = parser.add_argument_group("data")
@@ -47,6 +50,13 @@ def build_parser() -> OneLineParser:
                      help="hard: per-class NMS (default); detectnet: detectNet's clustering at --threshold")
     run.add_argument("--score-threshold", "--score_threshold", dest="score_threshold", type=float, default=0.01)
     run.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=200, help="detections per image")
+    run.add_argument("--nms-iou", "--nms_iou", dest="nms_iou", type=float, default=0.45,
+                     help="IoU above which per-class NMS drops the lower-scoring box (default 0.45)")
+    run.add_argument("--candidates-per-class", "--candidates_per_class", dest="candidates_per_class", type=int,
+                     default=200, help="best-scoring boxes per class that enter NMS (default 200)")
+    run.add_argument("--resize", choices=("antialias", "torchvision"), default="antialias",
+                     help="antialias: bilinear with antialiasing on uint8 (default, as the Predictor); "
+                          "torchvision: its detection models' bilinear without antialiasing on float")
     run.add_argument("--threshold", type=float, default=0.5, help="detectNet's threshold (--jetson, detectnet)")
     run.add_argument("--jetson", action="store_true",
                      help="emulate detectNet: nearest resize, (px/255-0.5)/0.5, its thresholding and clustering")
@@ -79,7 +89,10 @@ def check_args(args) -> str | None:
         return "--onnx needs --label_file (the model's labels.txt, BACKGROUND first)"
     if args.jetson and args.nms_method == "hard":
         return "--jetson uses detectNet's clustering: leave out --nms-method hard"
-    return (_missing_file(args.trained_model or args.onnx, "model file")
+    if args.trained_model == TORCHVISION and not args.net:
+        return "--trained_model torchvision needs --net ssdlite320-mb3-large or ssd300-vgg16"
+    model_file = None if args.trained_model == TORCHVISION else args.trained_model or args.onnx
+    return (_missing_file(model_file, "model file")
             or _missing_file(args.label_file, "labels file") or _range_problem(args))
 
 
@@ -93,6 +106,8 @@ def _range_problem(args) -> str | None:
     checks = [(args.batch_size >= 1, "--batch-size must be at least 1"),
               (args.workers >= 0, "--workers cannot be negative"),
               (args.top_k >= 1, "--top-k must be at least 1"),
+              (args.candidates_per_class >= 1, "--candidates-per-class must be at least 1"),
+              (0 < args.nms_iou <= 1, "--nms-iou must be in (0, 1]"),
               (args.images >= 0, "--images cannot be negative"),
               (0 <= args.score_threshold < 1, "--score-threshold must be in [0, 1)"),
               (0 < args.threshold <= 1, "--threshold must be in (0, 1]"),

@@ -14,11 +14,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vision.datasets import TransformedDataset, collate_samples
+from vision.datasets import TransformedDataset, collate_samples, ignore_stop_signals, loader_iterator
 from vision.export import onnx_detector
 from vision.export.contract import ExportError
-from vision.ssd.nets import NETS
-from vision.ssd.predictor import NMS_IOU_THRESHOLD, TOP_K, Detections, select_detections
+from vision.ssd.predictor import CANDIDATES_PER_CLASS, NMS_IOU_THRESHOLD, TOP_K, Detections, select_detections
 from vision.transforms import SSDEvalTransform
 
 from . import jetson
@@ -37,43 +36,47 @@ class Pipeline:
 
 def selection(nms_method: str = "hard", score_threshold: float = 0.01,
               nms_iou_threshold: float = NMS_IOU_THRESHOLD, top_k: int = TOP_K,
-              threshold: float = jetson.THRESHOLD) -> Callable:
-    """`hard`: the Predictor's per-class NMS (score_threshold, nms_iou_threshold, top_k); `detectnet`:
-    detectNet's one class per prior and clustering (threshold)."""
+              threshold: float = jetson.THRESHOLD, candidates_per_class: int = CANDIDATES_PER_CLASS) -> Callable:
+    """`hard`: the Predictor's per-class NMS (score_threshold, nms_iou_threshold, top_k,
+    candidates_per_class); `detectnet`: detectNet's one class per prior and clustering (threshold)."""
     if nms_method == "hard":
         return partial(select_detections, score_threshold=score_threshold, nms_iou_threshold=nms_iou_threshold,
-                       top_k=top_k)
+                       top_k=top_k, candidates_per_class=candidates_per_class)
     if nms_method == "detectnet":
         return partial(jetson.detectnet_detections, threshold=threshold)
     raise ValueError(f"unknown NMS method {nms_method!r}: hard or detectnet")
 
 
-def net_pipeline(net, device, select: Callable, emulate_jetson: bool = False) -> Pipeline:
-    """A PyTorch SSD (in test or training mode) on `device`."""
+def net_pipeline(net, device, select: Callable, emulate_jetson: bool = False, resize: str = "antialias") -> Pipeline:
+    """A PyTorch SSD (in test or training mode) on `device`; `resize` as vision.transforms.RESIZES."""
     device = torch.device(device)
 
     def forward(inputs: Tensor) -> tuple[Tensor, Tensor]:
         outputs = net(inputs)
         return outputs if net.is_test else net.postprocess(*outputs)
 
-    return _pipeline(net.resolution, net.normalize, forward, select, device, emulate_jetson)
+    return _pipeline(net.resolution, net.normalize, forward, select, device, emulate_jetson, resize)
 
 
-def onnx_pipeline(model: "OnnxModel", net_name: str, select: Callable, emulate_jetson: bool = False) -> Pipeline:
-    """An exported model fed as the export contract says: the image normalized with `net_name`'s mean/std."""
-    config = NETS[net_name]
-    mean = torch.tensor(config.mean, dtype=torch.float32).view(1, 3, 1, 1)
+def onnx_pipeline(model: "OnnxModel", net_name: str, select: Callable, emulate_jetson: bool = False,
+                  resize: str = "antialias") -> Pipeline:
+    """An exported model fed as the export contract says: the image normalized with `net_name`'s mean/std,
+    or detectNet's for an export with --input-normalization detectnet."""
+    try:
+        mean, std = (value.view(1, 3, 1, 1) for value in model.input_scaling(net_name))
+    except ExportError as error:
+        raise EvaluationError(str(error)) from None
 
     def normalize(images: Tensor) -> Tensor:
-        return (images.float() - mean) / float(config.std)
+        return (images.float() - mean) / std
 
-    return _pipeline(model.resolution, normalize, model, select, torch.device("cpu"), emulate_jetson)
+    return _pipeline(model.resolution, normalize, model, select, torch.device("cpu"), emulate_jetson, resize)
 
 
-def _pipeline(resolution, normalize, forward, select, device, emulate_jetson: bool) -> Pipeline:
+def _pipeline(resolution, normalize, forward, select, device, emulate_jetson: bool, resize: str) -> Pipeline:
     if emulate_jetson:
         return Pipeline(jetson.NearestResize(resolution), jetson.normalize, forward, select, device)
-    return Pipeline(SSDEvalTransform(resolution), normalize, forward, select, device)
+    return Pipeline(SSDEvalTransform(resolution, resize), normalize, forward, select, device)
 
 
 class OnnxModel(onnx_detector.OnnxModel):
@@ -92,9 +95,9 @@ def predict(dataset, pipeline: Pipeline, batch_size: int, workers: int = 0,
     """(dataset position, detections in pixels) for every readable image, in dataset order."""
     samples = TransformedDataset(dataset, pipeline.resize)
     loader = DataLoader(samples, batch_size=batch_size, num_workers=workers, collate_fn=collate_samples,
-                        pin_memory=pipeline.device.type == "cuda")
-    for batch in tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False,
-                      dynamic_ncols=True):
+                        pin_memory=pipeline.device.type == "cuda", worker_init_fn=ignore_stop_signals)
+    for batch in tqdm(loader_iterator(loader), total=len(loader), desc="evaluating", unit="batch",
+                      disable=not progress, leave=False, dynamic_ncols=True):
         if len(batch.images) == 0:
             continue
         scores, boxes = pipeline.forward(pipeline.normalize(batch.images.to(pipeline.device)))

@@ -9,6 +9,7 @@ import torch
 from vision.datasets import open_dataset
 from vision.ssd.loading import DEFAULT_NET, load_model, read_model_labels
 from vision.ssd.predictor import NMS_IOU_THRESHOLD, TOP_K
+from vision.ssd.weights import UNUSED_SLOT
 
 from .category_ids import original_ids
 from .coco_metrics import BACKENDS
@@ -92,21 +93,22 @@ def map_to_model(dataset, labels: list[str]) -> None:
     if not set(names) & set(labels[1:]):
         raise EvaluationError(f"{source}: none of its classes ({some(names)}) is one of the model's "
                               f"({some(labels[1:])}); is --label_file the model's labels.txt?")
-    absent = [name for name in labels[1:] if name not in names]
+    absent = [name for name in labels[1:] if name not in names and name != UNUSED_SLOT]
     if absent:
         log.warning("the model's classes %s are not in %s: they are not scored", some(absent), source)
     dataset.map_classes(labels[1:])
 
 
 def _model_pipeline(args) -> tuple[Pipeline, list[str]]:
-    select = selection(args.nms_method, args.score_threshold, NMS_IOU_THRESHOLD, args.top_k, args.threshold)
+    select = selection(args.nms_method, args.score_threshold, args.nms_iou, args.top_k, args.threshold,
+                       args.candidates_per_class)
     if args.onnx:
         model = OnnxModel(args.onnx)
         labels = read_model_labels(args.label_file)
         if model.num_classes != len(labels):
             raise EvaluationError(f"{args.onnx}: the model has {model.num_classes} classes (BACKGROUND "
                                   f"included), {args.label_file} lists {len(labels)}")
-        return onnx_pipeline(model, args.net or DEFAULT_NET, select, args.jetson), labels
+        return onnx_pipeline(model, args.net or DEFAULT_NET, select, args.jetson, args.resize), labels
     net, labels = load_model(args.trained_model, args.net, args.label_file, args.resolution, args.width_mult)
     device = torch.device(args.device)
-    return net_pipeline(net.to(device), device, select, args.jetson), labels
+    return net_pipeline(net.to(device), device, select, args.jetson, args.resize), labels

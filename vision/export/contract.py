@@ -18,6 +18,7 @@ _LOSS_NAME = re.compile(r"-Loss-(.+)\.pth$")  # <net>-Epoch-<N>-Loss-<val_loss>.
 INPUT_NAME = "input_0"
 OUTPUT_NAMES = ("scores", "boxes")
 OPSETS = range(11, 18)
+TORCHVISION = "torchvision"  # --input: torchvision's COCO weights (vision.ssd.weights.TORCHVISION)
 DEFAULT_OPSET = 11  # TensorRT 7.1 (JetPack 4.4), the oldest that runs these models, parses opset 11
 
 
@@ -32,20 +33,23 @@ def check_opset(opset: int) -> None:
 
 
 def find_best_checkpoint(model_dir: str) -> str:
-    """checkpoint-best.pth, else the earlier tools' file with the lowest loss in its name."""
+    """checkpoint-best.pth, else the earlier tools' file with the lowest finite loss in its name."""
     if not os.path.isdir(model_dir):
         raise ExportError(f"{model_dir}: no such model directory")
     best = os.path.join(model_dir, BEST_CHECKPOINT)
     if os.path.isfile(best):
         return best
-    losses = {name: _loss_in_name(name) for name in os.listdir(model_dir)}
-    losses = {name: loss for name, loss in losses.items() if loss is not None}
-    if not losses:
-        last = os.path.join(model_dir, LAST_CHECKPOINT)
-        hint = f"--input {last}" if os.path.isfile(last) else "--input with a checkpoint"
-        raise ExportError(f"{model_dir}: no checkpoint to export (expected {BEST_CHECKPOINT} or "
-                          f"<net>-Epoch-<N>-Loss-<loss>.pth); pass {hint}")
-    return os.path.join(model_dir, min(losses, key=losses.get))
+    losses = {name: loss for name in os.listdir(model_dir) if (loss := _loss_in_name(name)) is not None}
+    finite = {name: loss for name, loss in losses.items() if math.isfinite(loss)}
+    if finite:
+        return os.path.join(model_dir, min(finite, key=finite.get))
+    if losses:  # a diverged run's (this tool no longer writes them)
+        raise ExportError(f"{model_dir}: no checkpoint to export: the validation loss in every epoch file's name "
+                          f"is not finite ({min(losses)}): the run diverged; train again with a lower --lr")
+    last = os.path.join(model_dir, LAST_CHECKPOINT)
+    hint = f"--input {last}" if os.path.isfile(last) else "--input with a checkpoint"
+    raise ExportError(f"{model_dir}: no checkpoint to export (expected {BEST_CHECKPOINT} or "
+                      f"<net>-Epoch-<N>-Loss-<loss>.pth); pass {hint}")
 
 
 def _loss_in_name(name: str) -> float | None:
@@ -53,10 +57,9 @@ def _loss_in_name(name: str) -> float | None:
     if match is None:
         return None
     try:
-        loss = float(match.group(1))
+        return float(match.group(1))
     except ValueError:
         return None
-    return loss if math.isfinite(loss) else None
 
 
 def stale_engines(onnx_path: str) -> list[str]:

@@ -9,6 +9,8 @@ from vision.export.contract import INPUT_NAME, OUTPUT_NAMES, ExportError
 from vision.ssd.nets import NETS
 from vision.ssd.predictor import Detections, select_detections
 
+DETECTNET_SCALE = 127.5  # detectNet feeds (px/255 - 0.5)/0.5, that is (px - 127.5)/127.5
+
 
 def net_input(image: np.ndarray, resolution: int, mean: Tensor, std: Tensor) -> Tensor:
     """A uint8 RGB HWC image as the float [1,3,S,S] input of a net: bilinear resize, then (px-mean)/std."""
@@ -36,6 +38,18 @@ class OnnxModel:
         self.batch_size = batch if isinstance(batch, int) else None  # None: any batch size (a symbolic one)
         self.resolution = height
         self.num_classes = shapes[OUTPUT_NAMES[0]][-1]
+        # "detectnet": input_0 takes detectNet's (px - 127.5)/127.5 (onnx_export.py --input-normalization)
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.input_normalization = props.get("input_normalization", "net")
+
+    def input_scaling(self, net_name: str) -> tuple[Tensor, Tensor]:
+        """(mean [3], std [3]) in pixels of the input this file takes, for a net of `net_name`."""
+        if self.input_normalization == "detectnet":
+            return torch.full((3,), DETECTNET_SCALE), torch.full((3,), DETECTNET_SCALE)
+        config = NETS.get(net_name)
+        if config is None:
+            raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
+        return torch.tensor(config.mean, dtype=torch.float32), torch.full((3,), float(config.std))
 
     def __call__(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Scores [B,N,C] and corner boxes [B,N,4] for float inputs [B,3,S,S] of any batch size."""
@@ -56,13 +70,11 @@ class OnnxDetector:
     """Runs an exported .onnx file; `net_name` gives the mean/std the net was trained with."""
 
     def __init__(self, path: str, net_name: str, score_threshold: float):
-        config = NETS.get(net_name)
-        if config is None:
+        if net_name not in NETS:
             raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
         self.model = OnnxModel(path)
         self.num_classes = self.model.num_classes
-        self.mean = torch.tensor(config.mean)
-        self.std = torch.full((3,), float(config.std))
+        self.mean, self.std = self.model.input_scaling(net_name)
         self.score_threshold = score_threshold
 
     def predict(self, image: np.ndarray) -> Detections:

@@ -14,15 +14,19 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
+from torch import Tensor, nn
 
 from vision.export.contract import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, ExportError, check_opset
-from vision.export.onnx_detector import net_input
+from vision.export.onnx_detector import DETECTNET_SCALE, net_input
 from vision.ssd.ssd import SSD
 from vision.utils.fileio import staged_path
 from vision.utils.pixel_limit import PixelLimitError, oversize_problem
 
 RTOL, ATOL = 1e-4, 1e-5
-DETECTNET_SCALE = 127.5  # detectNet feeds (px/255 - 0.5)/0.5, that is (px - 127.5)/127.5
+# --input-normalization: "net" takes the net's own normalization as input_0; "detectnet" takes
+# detectNet's and converts it in the graph. Recorded in the file's metadata for eval_ssd.py --onnx.
+INPUT_NORMALIZATIONS = ("net", "detectnet")
+NORMALIZATION_KEY = "input_normalization"
 
 # PyTorch 2.9+ defaults to the dynamo exporter; the TorchScript one gives the classic graph. Jetson
 # wheels older than 2.5 have only the TorchScript exporter and no `dynamo` argument.
@@ -49,34 +53,57 @@ class Difference:
         return self.worst <= 1.0
 
 
-def export_onnx(net: SSD, path: str, batch_size: int = 1, opset: int = DEFAULT_OPSET) -> None:
+class DetectNetInput(nn.Module):
+    """`net` fed detectNet's (px - 127.5)/127.5: the graph converts it to the net's (px - mean)/std."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net((x * DETECTNET_SCALE + DETECTNET_SCALE - self.net.mean) / self.net.std)
+
+
+def export_onnx(net: SSD, path: str, batch_size: int = 1, opset: int = DEFAULT_OPSET,
+                input_normalization: str = "net") -> None:
     """Write `net` to `path` as detectNet's graph; the file appears complete or not at all."""
     check_opset(opset)
     if batch_size < 1:
         raise ExportError(f"batch size must be at least 1, got {batch_size}")
+    if input_normalization not in INPUT_NORMALIZATIONS:
+        raise ExportError(f"unknown input normalization {input_normalization!r}: "
+                          f"{' or '.join(INPUT_NORMALIZATIONS)}")
     size = net.resolution
     example = torch.zeros(batch_size, 3, size, size, device=net.priors.device)
+    graph = DetectNetInput(net) if input_normalization == "detectnet" else net
     with staged_path(path) as staging, _test_mode(net), warnings.catch_warnings():
         # The TorchScript exporter is deprecated upstream; we choose it on purpose (see _TORCHSCRIPT).
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(net, example, str(staging), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                          opset_version=opset, do_constant_folding=True, **_TORCHSCRIPT)
+        # torchvision's BoxCoder makes its 0.5 with torch.tensor: a constant, as the tracer warns.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(graph, example, str(staging), input_names=[INPUT_NAME],
+                          output_names=list(OUTPUT_NAMES), opset_version=opset, do_constant_folding=True,
+                          **_TORCHSCRIPT)
+        model = onnx.load(str(staging))
+        onnx.helper.set_model_props(model, {NORMALIZATION_KEY: input_normalization})
+        onnx.save(model, str(staging))
 
 
 def export_verified(net: SSD, path: str, image: np.ndarray, batch_size: int = 1,
-                    opset: int = DEFAULT_OPSET) -> dict[str, Difference]:
+                    opset: int = DEFAULT_OPSET, input_normalization: str = "net") -> dict[str, Difference]:
     """export_onnx and verify_onnx; `path` is written only when onnxruntime agrees with PyTorch,
     else VerificationError (an earlier file there stays)."""
     with staged_path(path) as staging:
-        export_onnx(net, str(staging), batch_size, opset)
-        differences = verify_onnx(net, str(staging), image)
+        export_onnx(net, str(staging), batch_size, opset, input_normalization)
+        differences = verify_onnx(net, str(staging), image, input_normalization)
         if not all(difference.ok for difference in differences.values()):
             raise VerificationError(path, differences)
     return differences
 
 
-def verify_onnx(net: SSD, path: str, image: np.ndarray) -> dict[str, Difference]:
-    """onnx.checker, then onnxruntime against PyTorch on a uint8 RGB HWC `image`, per output."""
+def verify_onnx(net: SSD, path: str, image: np.ndarray, input_normalization: str = "net") -> dict[str, Difference]:
+    """onnx.checker, then onnxruntime against PyTorch on a uint8 RGB HWC `image`, per output; the
+    graph is fed `input_normalization`'s input, PyTorch the net's own."""
     try:
         onnx.checker.check_model(path)
     except onnx.checker.ValidationError as error:
@@ -86,20 +113,26 @@ def verify_onnx(net: SSD, path: str, image: np.ndarray) -> dict[str, Difference]
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     batch_size = session.get_inputs()[0].shape[0]
     batch = net_input(image, net.resolution, net.mean.cpu(), net.std.cpu()).repeat(batch_size, 1, 1, 1)
-    got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch.numpy()})
+    fed = batch
+    if input_normalization == "detectnet":
+        detectnet = torch.full((3,), DETECTNET_SCALE)
+        fed = net_input(image, net.resolution, detectnet, detectnet).repeat(batch_size, 1, 1, 1)
+    got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: fed.numpy()})
     with torch.no_grad(), _test_mode(net):
         expected = net(batch.to(net.priors.device))
     return {name: _difference(actual, reference.cpu().numpy())
             for name, actual, reference in zip(OUTPUT_NAMES, got, expected)}
 
 
-def preprocessing_warning(net: SSD) -> str | None:
-    """Why detectNet's fixed preprocessing does not suit `net`, or None where it does (MobileNets)."""
+def preprocessing_warning(net: SSD, input_normalization: str = "net") -> str | None:
+    """Why detectNet's fixed preprocessing does not suit `net` exported with `input_normalization`,
+    or None where it does (MobileNets, or the conversion folded into the graph)."""
     mean, std = net.mean.flatten().tolist(), net.std.flatten().tolist()
-    if all(abs(value - DETECTNET_SCALE) <= 1 for value in mean + std):
+    if input_normalization == "detectnet" or all(abs(value - DETECTNET_SCALE) <= 1 for value in mean + std):
         return None
     return (f"{net.net_name} was trained on (px - [{_numbers(mean)}]) / [{_numbers(std)}], but detectNet "
-            f"feeds (px/255 - 0.5)/0.5: its detections on the Jetson will be off (the MobileNet nets match)")
+            f"feeds (px/255 - 0.5)/0.5: its detections on the Jetson will be off; pass "
+            f"--input-normalization detectnet to convert detectNet's input in the graph")
 
 
 def read_image(path: str) -> np.ndarray:

@@ -146,8 +146,9 @@ def short_report(coverage: Coverage) -> list[str]:
     return lines
 
 
-def uncovered_warning(coverage: Coverage, finest_stride: float, fitted: bool = False) -> str | None:
-    """One line naming the classes with fewer than half their boxes covered, and what would help."""
+def uncovered_warning(coverage: Coverage, finest_stride: float, suggest_fit: bool = True) -> str | None:
+    """One line naming the classes with fewer than half their boxes covered, and what would help
+    (--fit-priors when `suggest_fit`)."""
     rows = coverage.mostly_uncovered()
     if not rows:
         return None
@@ -158,17 +159,17 @@ def uncovered_warning(coverage: Coverage, finest_stride: float, fitted: bool = F
         named += f" and {len(ranked) - NAMED_CLASSES} more classes"
     return (f"classes mostly uncovered by the priors (under half their boxes have a prior at IoU >= "
             f"{coverage.threshold:g}; a missed box trains one poorly placed prior): {named}; "
-            f"{_hint(coverage, rows, finest_stride, fitted)}")
+            f"{_hint(coverage, rows, finest_stride, suggest_fit)}")
 
 
-def _hint(coverage: Coverage, rows, finest_stride: float, fitted: bool) -> str:
+def _hint(coverage: Coverage, rows, finest_stride: float, suggest_fit: bool) -> str:
     """What would cover a class's boxes: fitted prior sizes, and for boxes too small for the finest
     feature map's stride, a higher resolution."""
     labels = [coverage.class_names.index(name) for name, _, _, _ in rows]
     missed = ~coverage.covered & torch.isin(coverage.labels, torch.tensor(labels))
     side = float(coverage.input_side[missed].median())
     smallest = STRIDES_PER_BOX * finest_stride
-    tries = [] if fitted else ["--fit-priors"]
+    tries = ["--fit-priors"] if suggest_fit else []
     if side < smallest:
         needed = math.ceil(coverage.resolution * smallest / side / 32) * 32
         tries.append(f"a higher --resolution (about {needed}: boxes under {smallest:.0f} px fall between the "
@@ -177,6 +178,12 @@ def _hint(coverage: Coverage, rows, finest_stride: float, fitted: bool) -> str:
     if tries:
         hint += ": try " + ", and ".join(tries)
     return hint + "; details: python3 -m vision.ssd.coverage"
+
+
+def finest_stride(net) -> float:
+    """Pixels of the input between the priors of the finest feature map."""
+    specs = getattr(net, "specs", None)  # torchvision's nets have none
+    return net.resolution / (specs[0].feature_map_size if specs else net.feature_map_sizes(net.resolution)[0])
 
 
 def full_report(coverage: Coverage) -> list[str]:
@@ -205,7 +212,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset-type", default=None, help="layout (found from the files when left out)")
     parser.add_argument("--split", default="train", help="which split's boxes (default train)")
     parser.add_argument("--net", default="mb1-ssd")
-    parser.add_argument("--resolution", type=int, default=300)
+    parser.add_argument("--resolution", type=int, default=None, help="input size (default: the net's)")
     parser.add_argument("--mb2-width-mult", type=float, default=1.0)
     args = parser.parse_args(argv)
     return run_main(parser.prog, lambda: _report(args), (OptionError, DatasetError, ValueError))
@@ -219,17 +226,20 @@ def _report(args) -> int:
     boxes = dataset_boxes(dataset)
     if len(boxes) == 0:
         raise ValueError(f"{args.data[0]}: no boxes in the {args.split} split")
-    coverage = measure(boxes, net.priors, dataset.class_names, args.resolution)
-    print(f"{args.net} at {args.resolution}x{args.resolution}, the net's priors:")
+    coverage = measure(boxes, net.priors, dataset.class_names, net.resolution)
+    print(f"{args.net} at {net.resolution}x{net.resolution}, the net's priors:")
     print("\n".join(full_report(coverage)))
-    warning = uncovered_warning(coverage, args.resolution / net.specs[0].feature_map_size)
+    can_fit = hasattr(net, "specs")  # torchvision's nets keep torchvision's boxes
+    warning = uncovered_warning(coverage, finest_stride(net), suggest_fit=can_fit)
     if warning:
         print(f"warning: {warning}")
-    specs = fit_specs(net.specs, boxes.boxes, args.resolution)
-    fitted = measure(boxes, generate_priors(specs, args.resolution), dataset.class_names, args.resolution)
-    print(f"\nwith fitted priors (train_ssd.py --fit-priors): min sizes "
-          f"{[round(spec.min_size, 1) for spec in specs]}, max sizes {[round(spec.max_size, 1) for spec in specs]}")
-    print("\n".join(full_report(fitted)))
+    if can_fit:
+        specs = fit_specs(net.specs, boxes.boxes, net.resolution)
+        fitted = measure(boxes, generate_priors(specs, net.resolution), dataset.class_names, net.resolution)
+        sizes = [[round(size, 1) for size in (spec.min_size, spec.max_size)] for spec in specs]
+        print(f"\nwith fitted priors (train_ssd.py --fit-priors): min sizes {[low for low, _ in sizes]}, "
+              f"max sizes {[high for _, high in sizes]}")
+        print("\n".join(full_report(fitted)))
     return 0
 
 

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 from vision.datasets.errors import DatasetError
 from vision.datasets.labels import BACKGROUND, read_label_lines
-from vision.ssd import DEFAULT_RESOLUTION, create_net
+from vision.ssd import create_net, default_resolution
 from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
-from vision.ssd.weights import WeightsError, class_count, load_content, read_checkpoint, strip_wrapper_prefixes
+from vision.utils.fileio import atomic_write_text
+from vision.ssd.weights import (TORCHVISION, WeightsError, class_count, load_content, read_weights,
+                                strip_wrapper_prefixes, torchvision_labels)
 
 DEFAULT_NET = "mb1-ssd"  # what the earlier tools assumed when --net was not given
 
@@ -35,6 +37,11 @@ def read_model_labels(path: str) -> list[str]:
         raise ModelError(str(error)) from None
     _check_model_labels(names, path)
     return names
+
+
+def write_model_labels(path: str, names: Sequence[str]) -> None:
+    """A model's labels.txt (BACKGROUND first), written whole or not at all."""
+    atomic_write_text(path, "".join(f"{name}\n" for name in names))
 
 
 def _check_model_labels(names: Sequence[str], source: str) -> None:
@@ -62,14 +69,18 @@ def load_model(path: str, net: str | None = None, labels: str | Sequence[str] | 
 
     `labels` is a labels.txt path or a list of names; without it our checkpoints' own labels are
     used. `net`, `resolution` and `width_mult` are needed for plain state_dicts only; for our
-    checkpoints they must agree with what was saved.
+    checkpoints they must agree with what was saved. The path "torchvision" with `net`
+    ssdlite320-mb3-large or ssd300-vgg16 is torchvision's COCO model, with its labels.
     """
     with _as_model_error(path):
-        content = read_checkpoint(path)
+        content = read_weights(path, net)
     saved = content if isinstance(content.get("model"), dict) else {"model": content}
+    if path == TORCHVISION:
+        saved = {**saved, "net": net, "labels": torchvision_labels(net),
+                 "resolution": resolution or default_resolution(net)}
     name = _agree(path, "net", saved.get("net"), net) or DEFAULT_NET
     assumed_resolution = saved.get("resolution") is None and resolution is None
-    resolution = _agree(path, "resolution", saved.get("resolution"), resolution) or DEFAULT_RESOLUTION
+    resolution = _agree(path, "resolution", saved.get("resolution"), resolution) or default_resolution(name)
     width_mult = _agree(path, "width_mult", saved.get("width_mult"), width_mult) or 1.0
     names = _labels(path, labels, saved.get("labels"))
     if saved.get("num_classes") not in (None, len(names)):
@@ -81,7 +92,7 @@ def load_model(path: str, net: str | None = None, labels: str | Sequence[str] | 
         load_content(model, content, path)
     if assumed_resolution:  # warned only now: a file that does not load gets its one-line error alone
         log.warning("%s does not record the resolution it was trained at: using %d; pass its training "
-                    "resolution (--resolution) if it was another", path, DEFAULT_RESOLUTION)
+                    "resolution (--resolution) if it was another", path, resolution)
     return model.eval(), names
 
 
@@ -125,7 +136,7 @@ def _labels(path: str, labels, saved_labels) -> list[str]:
 
 def _check_state(path: str, state: dict, model: SSD, names: list[str], labels) -> None:
     """Refuse what load_weights would accept with a warning: a model needs trained heads for its classes."""
-    if not any(key.startswith("classification_headers.") for key in state):
+    if not any(key.startswith(model.HEAD_PREFIX) for key in state):
         raise ModelError(f"{path}: holds no detection heads (a base-net file?); pass a trained model")
     saved_classes = class_count(state, model)
     if saved_classes not in (None, len(names)):

@@ -1,7 +1,9 @@
 """The registry of SSD nets: for each name, how to build it, its priors at 300 and its input scaling.
 
-Each builder returns the parts of an SSD (base net, taps, extras, heads, add-ons) for a number of
-classes and the anchors per level; `create_net` in vision/ssd/__init__.py composes them.
+Each builder of the toolkit's layouts returns the parts of an SSD (base net, taps, extras, heads,
+add-ons) for a number of classes and the anchors per level; `create_net` in vision/ssd/__init__.py
+composes them. torchvision's layouts (`specs` empty) are built whole by torchvision and wrapped in
+TorchvisionSSD, whose priors are torchvision's default boxes.
 """
 from dataclasses import dataclass, field
 from functools import partial
@@ -9,6 +11,7 @@ from typing import Callable
 
 from torch import nn
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
+from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
 
 from vision.nn.mobilenet_v1 import mobilenet_v1_features
 from vision.nn.mobilenet_v2 import InvertedResidual, mobilenet_v2_features
@@ -16,6 +19,7 @@ from vision.nn.squeezenet import squeezenet1_1_features
 from vision.nn.vgg import vgg16_features
 from vision.ssd.priors import PriorSpec
 from vision.ssd.ssd import Tap
+from vision.ssd.torchvision_ssd import TorchvisionSSD
 
 
 @dataclass
@@ -31,10 +35,16 @@ class Parts:
 @dataclass(frozen=True)
 class NetConfig:
     name: str
-    build: Callable[..., Parts]  # (num_classes, anchors per level, **options) -> Parts
-    specs: tuple[PriorSpec, ...]  # at the default resolution of 300
+    # (num_classes, anchors per level, **options) -> Parts; for torchvision's layouts num_classes -> net
+    build: Callable[..., Parts | TorchvisionSSD]
+    specs: tuple[PriorSpec, ...]  # at the default resolution of 300; empty for torchvision's layouts
     mean: tuple[float, float, float]
     std: float
+    resolution: int = 300  # the default input size
+
+    @property
+    def torchvision_layout(self) -> bool:
+        return not self.specs
 
 
 def _specs(feature_maps, shrinkages, box_sizes, aspect_ratios) -> tuple[PriorSpec, ...]:
@@ -190,6 +200,22 @@ def _mb3_small_ssd_lite(num_classes, anchors) -> Parts:
     return _mb3_ssd_lite(mobilenet_v3_small(norm_layer=_MB3_NORM).features, 9, num_classes, anchors)
 
 
+def _ssdlite320_mb3_large(num_classes: int) -> TorchvisionSSD:
+    # No weights_backbone: the COCO model's backbone has the reduced tail that torchvision builds then.
+    detector = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
+    return TorchvisionSSD(detector, partial(nn.init.normal_, std=0.03))
+
+
+def _ssd300_vgg16(num_classes: int) -> TorchvisionSSD:
+    detector = ssd300_vgg16(weights=None, weights_backbone=None, num_classes=num_classes)
+    return TorchvisionSSD(detector, nn.init.xavier_uniform_)
+
+
+# torchvision's input scaling: SSDlite's (px/255 - 0.5)/0.5 is detectNet's; SSD300-VGG16 subtracts
+# torchvision's mean (0.48235, 0.45882, 0.40784) of 0..1 pixels with std 1/255, i.e. these in pixels.
+_DETECTNET_MEAN, _DETECTNET_STD = (127.5, 127.5, 127.5), 127.5
+_TORCHVISION_VGG_MEAN = (0.48235 * 255, 0.45882 * 255, 0.40784 * 255)
+
 NETS: dict[str, NetConfig] = {
     config.name: config for config in [
         NetConfig("vgg16-ssd", _vgg16_ssd, _VGG_SPECS, (123.0, 117.0, 104.0), 1.0),
@@ -201,5 +227,7 @@ NETS: dict[str, NetConfig] = {
                   _MOBILENET_STD),
         NetConfig("mb3-small-ssd-lite", _mb3_small_ssd_lite, _MOBILENET_SPECS, _MOBILENET_MEAN,
                   _MOBILENET_STD),
+        NetConfig("ssdlite320-mb3-large", _ssdlite320_mb3_large, (), _DETECTNET_MEAN, _DETECTNET_STD, 320),
+        NetConfig("ssd300-vgg16", _ssd300_vgg16, (), _TORCHVISION_VGG_MEAN, 1.0),
     ]
 }

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
-from torchvision.transforms.v2 import functional as F
 
 from vision.ssd.ssd import SSD
+from vision.transforms import resize_image
 
 NMS_IOU_THRESHOLD = 0.45
 TOP_K = 200
@@ -28,12 +28,16 @@ class Detections:
 
 class Predictor:
     def __init__(self, net: SSD, score_threshold: float = 0.01, nms_iou_threshold: float = NMS_IOU_THRESHOLD,
-                 top_k: int = TOP_K, device: torch.device | str | None = None):
+                 top_k: int = TOP_K, device: torch.device | str | None = None,
+                 candidates_per_class: int = CANDIDATES_PER_CLASS, resize: str = "antialias"):
+        """`resize` is "antialias" or "torchvision" (see vision.transforms.RESIZES)."""
         self.device = torch.device(device) if device is not None else net.priors.device
         self.net = net.to(self.device).eval()
         self.score_threshold = score_threshold
         self.nms_iou_threshold = nms_iou_threshold
         self.top_k = top_k
+        self.candidates_per_class = candidates_per_class
+        self.resize = resize
 
     @torch.no_grad()
     def predict(self, images) -> Detections | list[Detections]:
@@ -41,30 +45,31 @@ class Predictor:
         single = _is_single(images)
         batch = [_to_chw_uint8(image) for image in ([images] if single else images)]
         sizes = [tuple(image.shape[-2:]) for image in batch]
-        resolution = [self.net.resolution] * 2
-        resized = torch.stack([F.resize(image, resolution, antialias=True) for image in batch])
+        resized = torch.stack([resize_image(image, self.net.resolution, self.resize) for image in batch])
         detections = self.predict_resized(resized, sizes)
         return detections[0] if single else detections
 
     @torch.no_grad()
     def predict_resized(self, images: Tensor, sizes: list[tuple[int, int]]) -> list[Detections]:
-        """Detections for uint8 [B,3,S,S] images already resized to the net; `sizes` are the (h, w)
-        of the originals, to which the boxes are scaled."""
+        """Detections for uint8 (or float 0..255) [B,3,S,S] images already resized to the net; `sizes`
+        are the (h, w) of the originals, to which the boxes are scaled."""
         outputs = self.net(self.net.normalize(images.to(self.device)))
         scores, boxes = outputs if self.net.is_test else self.net.postprocess(*outputs)
         return [select_detections(scores[i].float(), boxes[i].float(), size, self.score_threshold,
-                                  self.nms_iou_threshold, self.top_k)
+                                  self.nms_iou_threshold, self.top_k, self.candidates_per_class)
                 for i, size in enumerate(sizes)]
 
 
 def select_detections(scores: Tensor, boxes: Tensor, size: tuple[int, int], score_threshold: float,
-                      nms_iou_threshold: float = NMS_IOU_THRESHOLD, top_k: int = TOP_K) -> Detections:
+                      nms_iou_threshold: float = NMS_IOU_THRESHOLD, top_k: int = TOP_K,
+                      candidates_per_class: int = CANDIDATES_PER_CLASS) -> Detections:
     """Per-class NMS over one image's scores [N, C] (class 0 is BACKGROUND) and normalized corner
-    boxes [N, 4]; keeps the `top_k` best and scales boxes to the image `size` (h, w)."""
+    boxes [N, 4] among each class's `candidates_per_class` best; keeps the `top_k` best and scales
+    boxes to the image `size` (h, w)."""
     prior_index, class_index = (scores[:, 1:] > score_threshold).nonzero(as_tuple=True)
     labels = class_index + 1
     candidate_scores = scores[prior_index, labels]
-    keep = _best_per_class(candidate_scores, labels, CANDIDATES_PER_CLASS)
+    keep = _best_per_class(candidate_scores, labels, candidates_per_class)
     prior_index, labels, candidate_scores = prior_index[keep], labels[keep], candidate_scores[keep]
     candidate_boxes = boxes[prior_index]
     keep = batched_nms(candidate_boxes, candidate_scores, labels, nms_iou_threshold)[:top_k]

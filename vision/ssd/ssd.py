@@ -21,6 +21,9 @@ class Tap:
 
 
 class SSD(nn.Module):
+    # Where the classification heads' keys start: weights.py re-initializes them for another class count.
+    HEAD_PREFIX = "classification_headers."
+
     def __init__(self, num_classes: int, base_net: nn.Module, taps: list[Tap], extras: nn.ModuleList,
                  classification_headers: nn.ModuleList, regression_headers: nn.ModuleList,
                  source_layer_add_ons: nn.ModuleList | None = None, is_test: bool = False):
@@ -40,6 +43,13 @@ class SSD(nn.Module):
         self.register_buffer("priors", torch.empty(0, 4), persistent=False)
         self.register_buffer("mean", torch.zeros(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.ones(1, 3, 1, 1), persistent=False)
+
+    @property
+    def anchors_per_location(self) -> list[int]:
+        return [spec.anchors_per_location for spec in self.specs]
+
+    def reset_classification_heads(self) -> None:
+        init_head_weights(self.classification_headers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(confidences [B,N,C], locations [B,N,4]); in test mode (softmax scores, corner boxes)."""

@@ -2,8 +2,8 @@
 
 `load_weights` takes a plain state_dict of the earlier tools, a training checkpoint of ours (a dict
 with "model" and "net"), a checkpoint trained for another class count (its classification heads are
-re-initialized), or a base-net-only file. `load_imagenet_base_net` fetches torchvision's ImageNet
-weights for the base nets that have them.
+re-initialized), a base-net-only file, or for torchvision's layouts "torchvision": its COCO weights.
+`load_imagenet_base_net` fetches torchvision's ImageNet weights for the base nets that have them.
 """
 import logging
 import os
@@ -15,7 +15,8 @@ from torchvision import models
 
 from vision.cli import first_line
 from vision.ssd import NET_NAMES, create_net
-from vision.ssd.ssd import SSD, init_head_weights
+from vision.datasets.labels import BACKGROUND
+from vision.ssd.ssd import SSD
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,14 @@ IMAGENET_BASE_NETS = {
     "mb3-large-ssd-lite": (models.MobileNet_V3_Large_Weights.IMAGENET1K_V1, "key"),
     "mb3-small-ssd-lite": (models.MobileNet_V3_Small_Weights.IMAGENET1K_V1, "key"),
 }
+
+# torchvision's COCO-trained detectors: `--pretrained-ssd torchvision` (and the model path "torchvision").
+TORCHVISION = "torchvision"
+TORCHVISION_COCO = {
+    "ssdlite320-mb3-large": models.detection.SSDLite320_MobileNet_V3_Large_Weights.COCO_V1,
+    "ssd300-vgg16": models.detection.SSD300_VGG16_Weights.COCO_V1,
+}
+UNUSED_SLOT = "N/A"  # torchvision's name for the COCO ids that have no category
 
 
 class WeightsError(Exception):
@@ -60,8 +69,30 @@ def read_checkpoint(path: str) -> dict:
 
 
 def load_weights(net: SSD, path: str) -> str:
-    """Load `path` into `net`; returns a one-line description of what was loaded."""
-    return load_content(net, read_checkpoint(path), path)
+    """Load `path` (or "torchvision") into `net`; returns a one-line description of what was loaded."""
+    return load_content(net, read_weights(path, net.net_name), path)
+
+
+def read_weights(path: str, net_name: str | None) -> dict:
+    """read_checkpoint, or for "torchvision" the COCO state_dict of `net_name` from torchvision."""
+    if path != TORCHVISION:
+        return read_checkpoint(path)
+    weights = TORCHVISION_COCO.get(net_name)
+    if weights is None:
+        raise WeightsError(f"torchvision publishes COCO weights for {' and '.join(TORCHVISION_COCO)} only, "
+                           f"not {net_name}")
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except OSError as error:  # URLError included
+        file = os.path.basename(weights.url)
+        raise WeightsError(f"could not download {file} from {weights.url} ({first_line(error)}); offline, "
+                           f"put {file} into {torch.hub.get_dir()}/checkpoints/") from None
+
+
+def torchvision_labels(net_name: str) -> list[str]:
+    """The model labels of torchvision's COCO weights: BACKGROUND, then its 91-slot category names
+    ("N/A" for the ids COCO does not use)."""
+    return [BACKGROUND] + list(TORCHVISION_COCO[net_name].meta["categories"][1:])
 
 
 def load_content(net: SSD, content: dict, path: str) -> str:
@@ -112,7 +143,7 @@ def _load_ssd(net: SSD, state: dict, path: str) -> str:
         raise WeightsError(f"{path}: {_describe_key_mismatch(missing, unexpected)}; "
                            f"{_likely_cause(state, net)}")
     wrong = [key for key in expected if state[key].shape != expected[key].shape]
-    heads = [key for key in wrong if key.startswith("classification_headers.")]
+    heads = [key for key in wrong if key.startswith(net.HEAD_PREFIX)]
     if wrong != heads:
         raise WeightsError(f"{path}: shape mismatch at {_shape_diff(wrong[0], state, expected)}; "
                            f"{_likely_cause(state, net)}")
@@ -120,9 +151,9 @@ def _load_ssd(net: SSD, state: dict, path: str) -> str:
         net.load_state_dict(state)
         return f"loaded {path}"
     saved_classes = class_count(state, net)
-    kept = {key: value for key, value in state.items() if not key.startswith("classification_headers.")}
+    kept = {key: value for key, value in state.items() if not key.startswith(net.HEAD_PREFIX)}
     net.load_state_dict(kept, strict=False)
-    init_head_weights(net.classification_headers)
+    net.reset_classification_heads()
     message = (f"loaded {path}; its classification heads are for {saved_classes} classes, the model has "
                f"{net.num_classes}: they were re-initialized")
     log.warning(message)
@@ -165,8 +196,8 @@ def class_count(state: dict, net: SSD) -> int | None:
     first classification head's output channels; None when it has no such head."""
     head = net.classification_headers[0]
     conv = [name for name, module in head.named_modules() if isinstance(module, nn.Conv2d)][-1]
-    weight = state.get(".".join(part for part in ("classification_headers.0", conv, "weight") if part))
-    return weight.shape[0] // net.specs[0].anchors_per_location if isinstance(weight, Tensor) else None
+    weight = state.get(".".join(part for part in (net.HEAD_PREFIX + "0", conv, "weight") if part))
+    return weight.shape[0] // net.anchors_per_location[0] if isinstance(weight, Tensor) else None
 
 
 def _likely_cause(state: dict, net: SSD) -> str:

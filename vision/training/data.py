@@ -16,7 +16,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from vision.datasets import (BACKGROUND, ConcatDetectionDataset, DatasetError, TransformedDataset,
-                             collate_samples, detect_dataset_type, open_dataset, read_class_order)
+                             collate_samples, detect_dataset_type, ignore_stop_signals, loader_iterator,
+                             open_dataset, read_class_order)
 from vision.datasets.labels import merge_class_names
 from vision.ssd.nets import NETS
 from vision.training.distributed import Group
@@ -146,7 +147,8 @@ def train_loader(dataset, args: argparse.Namespace, group: Group, pin_memory: bo
     return DataLoader(samples, batch_size=args.batch_size, sampler=EpochSampler(len(samples), args.seed, group),
                       num_workers=args.workers, collate_fn=collate_samples,
                       drop_last=len(samples) // group.world > args.batch_size, pin_memory=pin_memory,
-                      persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed))
+                      persistent_workers=args.workers > 0, worker_init_fn=ignore_stop_signals,
+                      generator=torch.Generator().manual_seed(args.seed))
 
 
 def start_workers(loader: DataLoader) -> None:
@@ -155,7 +157,7 @@ def start_workers(loader: DataLoader) -> None:
     would hold a stale copy of the weights, gradients and optimizer state for the whole run."""
     sampler = loader.sampler
     sampler.set_epoch(0, sampler.size)  # an empty pass: nothing is loaded before the first start_epoch
-    iter(loader)
+    loader_iterator(loader)
     sampler.set_epoch(0)
 
 
@@ -171,7 +173,7 @@ def validation_loader(dataset, args: argparse.Namespace, group: Group) -> DataLo
     workers are alive."""
     samples = TransformedDataset(dataset, SSDEvalTransform(args.resolution), args.seed)
     return DataLoader(samples, batch_size=args.batch_size, sampler=range(group.rank, len(samples), group.world),
-                      num_workers=args.workers, collate_fn=collate_samples)
+                      num_workers=args.workers, collate_fn=collate_samples, worker_init_fn=ignore_stop_signals)
 
 
 def release_free_memory() -> None:

@@ -20,8 +20,9 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from vision.cli import OptionError, resolve_device
+from vision.datasets import loader_iterator
 from vision.nn.multibox_loss import MultiboxLoss
-from vision.ssd.priors import specs_to_saved
+from vision.ssd import saved_priors
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import checkpoint as ckpt
@@ -33,7 +34,7 @@ from vision.training.model import build_net, fit_and_report_priors
 from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
 from vision.training.precision import Precision, choose_precision, describe_device
-from vision.training.step import batch_loss, train_step
+from vision.training.step import batch_loss, smallest_batch, train_step
 
 log = logging.getLogger("train_ssd")
 MAX_NONFINITE_IN_A_ROW = 20
@@ -93,6 +94,8 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     net.to(device)
     if args.sync_bn:
         distributed.use_sync_bn(net, device)
+    min_images = smallest_batch(net, args.resolution)
+    _check_batch_size(args, min_images, len(train_set), group)
     precision = choose_precision(device, args.amp, args.amp_dtype, args.channels_last)
     if precision.channels_last:
         net.to(memory_format=torch.channels_last)
@@ -131,9 +134,22 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                        loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir,
                        stop=stop, steps_per_epoch=steps_per_epoch, group=group, device=device,
-                       pretrained=pretrained)
+                       pretrained=pretrained, min_images=min_images)
         _train_epochs(context, train_batches, val_batches, val_set, state)
     log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
+
+
+def _check_batch_size(args: argparse.Namespace, min_images: int, train_size: int, group: Group) -> None:
+    """Refuse settings that could only give batches too small for the net (a shrunk batch is skipped)."""
+    if min_images < 2:
+        return
+    why = (f"{args.net} at --resolution {args.resolution} has batch norms on 1x1 feature maps, which need "
+           f"2 images or more per batch")
+    if args.batch_size < 2:
+        raise OptionError(f"--batch-size {args.batch_size}: {why}; use --batch-size 2 or more")
+    if train_size // group.world < 2:
+        raise OptionError(f"{train_size} training image(s) for {group.world} process(es): {why}; add training "
+                          f"images")
 
 
 def _tensorboard(model_dir: Path, group: Group):
@@ -145,23 +161,31 @@ def _tensorboard(model_dir: Path, group: Group):
 def _train_epochs(context: dict, train_batches: DataLoader, val_batches: DataLoader, val_set,
                   state: dict) -> None:
     """The epochs from state's on: train, validate, save; a stop request saves and exits."""
-    args, group, stop, model_dir = context["args"], context["group"], context["stop"], context["model_dir"]
+    args, group = context["args"], context["group"]
     for epoch in range(state["epoch"], args.epochs):
         finished = _train_epoch(context, train_batches, epoch, state)
         if not finished:
             _save(context, state)
-            path = model_dir / ckpt.LAST
-            if group.is_main:
-                print(f"stopped by signal {stop.signal}; resume with: python3 train_ssd.py --resume {path}",
-                      file=sys.stderr)
-            sys.exit(128 + int(stop.signal))
+            _exit_stopped(context)
         state.update(epoch=epoch + 1, samples_in_epoch=0)
         if state["skipped_steps"] and group.is_main:
-            log.warning("steps skipped so far: %d (a batch without a readable image or a loss that was not "
-                        "finite, on some process)", state["skipped_steps"])
+            log.warning("steps skipped so far: %d (a batch with too few readable images or a loss that was "
+                        "not finite, on some process)", state["skipped_steps"])
         if (epoch + 1) % args.validation_epochs == 0 or epoch + 1 == args.epochs:
             _validate_and_save(context, val_batches, val_set, epoch, state)
         _save(context, state)
+        if epoch + 1 < args.epochs and _stop_requested(context):  # it came during validation
+            _exit_stopped(context)
+
+
+def _exit_stopped(context: dict) -> None:
+    """After a stop request and the save: the command that continues, and the signal's exit status."""
+    signal_number = int(context["stop"].signal or signal.SIGTERM)  # None: another rank got it
+    if context["group"].is_main:
+        path = context["model_dir"] / ckpt.LAST
+        print(f"stopped by signal {signal_number}; resume with: python3 train_ssd.py --resume {path}",
+              file=sys.stderr)
+    sys.exit(128 + signal_number)
 
 
 def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> bool:
@@ -183,7 +207,7 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
                            args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
         set_learning_rate(context["optimizer"], factor)
         result = train_step(context["model"], net, context["loss_fn"], context["optimizer"], batches,
-                            context["precision"], group)
+                            context["precision"], group, context["min_images"])
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         state["skipped_steps"] += not result.taken
         if result.taken:
@@ -250,7 +274,8 @@ def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Pre
     """Mean batch loss over a validation_loader, gathered across ranks."""
     net.eval()
     total, batches = 0.0, 0
-    for batch in tqdm(loader, desc="validation", leave=False, dynamic_ncols=True, disable=not group.is_main):
+    for batch in tqdm(loader_iterator(loader), total=len(loader), desc="validation", leave=False,
+                      dynamic_ncols=True, disable=not group.is_main):
         if len(batch.images) == 0:
             continue
         regression, classification = batch_loss(net, net, loss_fn, batch.images, batch.boxes, batch.labels,
@@ -267,14 +292,15 @@ def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, s
     release_free_memory()  # before the validation workers fork
     val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], context["group"])
     state["val_loss"] = val_loss
+    if not math.isfinite(val_loss):  # the weights may be finite (up to 1e21, say) and their outputs not
+        _exit_diverged(context, f"the validation loss after epoch {epoch} is {val_loss}")
+    _exit_if_weights_not_finite(context, f"after epoch {epoch}")
     if not context["group"].is_main:
         return
     context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
     log.info("epoch %d: validation loss %.4f", epoch, val_loss)
     if args.validation_mean_ap:
         _log_mean_ap(context, val_set, state["global_step"])
-    if _refuse_non_finite(net, f"after epoch {epoch}"):
-        return
     if val_loss < state["best_metric"]:
         state["best_metric"] = val_loss
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.BEST)
@@ -296,19 +322,30 @@ def _log_mean_ap(context: dict, val_set, step: int) -> None:
 
 
 def _save(context: dict, state: dict) -> None:
-    if not context["group"].is_main:
-        return
-    if not _refuse_non_finite(context["net"], "at the end of the epoch"):
+    _exit_if_weights_not_finite(context, "at the end of the epoch")
+    if context["group"].is_main:
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.LAST)
 
 
-def _refuse_non_finite(net, when: str) -> bool:
-    """True (and an error in the log) when the weights hold NaN or infinity: nothing is saved then."""
-    bad = ckpt.non_finite_keys(net.state_dict())
-    if bad:
-        log.error("weights are not finite %s (%d tensors, first %s): no checkpoint written; lower --lr",
-                  when, len(bad), bad[0])
-    return bool(bad)
+def _exit_if_weights_not_finite(context: dict, when: str) -> None:
+    """A run whose weights hold NaN or infinity (a BatchNorm running_var can overflow while the loss looks
+    fine) has diverged; the ranks agree, so that all of them exit."""
+    bad = ckpt.non_finite_keys(context["net"].state_dict())
+    if not distributed.every_rank(not bad, context["group"], context["device"]):
+        first = bad[0] if bad else "on another process"
+        _exit_diverged(context, f"the weights are not finite {when} ({len(bad)} tensors, first {first})")
+
+
+def _exit_diverged(context: dict, why: str) -> None:
+    """End a diverged run with an error (exit status 1) before any checkpoint of its weights is written:
+    those written before stay, and onnx_export.py --model-dir keeps exporting the best of them."""
+    if context["group"].is_main:
+        args, last = context["args"], context["model_dir"] / ckpt.LAST
+        retry = f"resume {last} with a lower --lr" if last.is_file() else "start again with a lower --lr"
+        log.error("training diverged: %s; no checkpoint of these weights was written. Lower --lr (now %g), "
+                  "give a longer --warmup-epochs%s: %s", why, args.lr, ", train without --amp" if args.amp else "",
+                  retry)
+    sys.exit(1)
 
 
 def _checkpoint(context: dict, state: dict) -> dict:
@@ -318,7 +355,7 @@ def _checkpoint(context: dict, state: dict) -> dict:
         "model": net.state_dict(),
         "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
-        "prior_specs": specs_to_saved(net.specs),
+        "prior_specs": saved_priors(net),
         "optimizer": context["optimizer"].state_dict(),
         "scaler": scaler.state_dict() if (scaler := context["precision"].scaler) else None,
         "rng": _rng_state(), "args": vars(args), "pretrained": context["pretrained"],

@@ -7,7 +7,7 @@ import os
 import torch
 
 from vision.ssd import create_net, has_fitted_priors, set_priors
-from vision.ssd.coverage import dataset_boxes, measure, short_report, uncovered_warning
+from vision.ssd.coverage import dataset_boxes, finest_stride, measure, short_report, uncovered_warning
 from vision.ssd.prior_fit import fit_specs
 from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
@@ -72,7 +72,7 @@ def fit_and_report_priors(net: SSD, args: argparse.Namespace, train_set, resume:
     coverage = measure(boxes, net.priors, class_names, args.resolution)
     for line in short_report(coverage):
         log.info("%s", line)
-    finest_stride = args.resolution / net.specs[0].feature_map_size
-    warning = uncovered_warning(coverage, finest_stride, has_fitted_priors(net))
+    can_fit = hasattr(net, "own_specs") and not has_fitted_priors(net)  # not torchvision's nets, not twice
+    warning = uncovered_warning(coverage, finest_stride(net), suggest_fit=can_fit)
     if warning:
         log.warning("%s", warning)

@@ -5,6 +5,8 @@ import os
 from vision.cli import OneLineParser, OptionError, boolean
 from vision.datasets.layout import DATASET_TYPES
 from vision.ssd import NET_NAMES
+from vision.ssd.nets import NETS
+from vision.ssd.weights import TORCHVISION
 from vision.transforms import AUGMENTATIONS
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
@@ -38,14 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = parser.add_argument_group("model")
     _add(model, "--net", default="mb1-ssd", choices=NET_NAMES)
-    _add(model, "--resolution", type=int, default=300, help="input size in pixels (square)")
+    _add(model, "--resolution", type=int, default=None,
+         help="input size in pixels (square; default the net's: 320 for ssdlite320-mb3-large, else 300)")
     _add(model, "--fit-priors", action="store_true",
          help="choose the prior sizes per feature map from the training boxes, to cover most of them "
-              "(kept in the checkpoint; the heads do not change)")
+              "(kept in the checkpoint; the heads do not change; not for torchvision's nets)")
     _add(model, "--mb2-width-mult", type=float, default=1.0, help="width multiplier of mb2-ssd-lite")
     _add(model, "--pretrained-ssd", default=None, metavar="PATH",
          help=f"start from an SSD checkpoint (for mb1-ssd the default is models/{PRETRAINED_MB1_FILE}, "
-              f"downloaded when missing)")
+              f"downloaded when missing); 'torchvision': torchvision's COCO weights (ssdlite320-mb3-large, "
+              f"ssd300-vgg16)")
     _add(model, "--no-pretrained", action="store_true", help="start from scratch (no default weights)")
     _add(model, "--base-net", default=None, metavar="PATH", help="initialize the base net from this file")
     _add(model, "--weights-backbone", action="store_true",
@@ -125,6 +129,8 @@ def _given_options(argv) -> set[str]:
 
 def check(args: argparse.Namespace) -> None:
     """Raise OptionError for values that cannot work, before any work starts."""
+    if args.resolution is None:
+        args.resolution = NETS[args.net].resolution
     positive = ["batch_size", "accumulate_grad_batches", "epochs", "resolution", "validation_epochs",
                 "debug_steps"]
     for name in positive:
@@ -151,6 +157,8 @@ def check(args: argparse.Namespace) -> None:
             raise OptionError(f"{path}: dataset directory not found")
     for flag in ["labels", "pretrained_ssd", "base_net"]:
         path = getattr(args, flag)
+        if flag == "pretrained_ssd" and path == TORCHVISION:
+            continue
         if path is not None and not os.path.isfile(path):
             raise OptionError(f"--{flag.replace('_', '-')} {path}: file not found")
     if args.resume not in (None, "auto") and not os.path.isfile(args.resume):
@@ -159,3 +167,6 @@ def check(args: argparse.Namespace) -> None:
         raise OptionError("--weights-backbone: torchvision has no MobileNet V1; use --base-net FILE")
     if args.mb2_width_mult != 1.0 and args.net != "mb2-ssd-lite":
         raise OptionError("--mb2-width-mult applies to --net mb2-ssd-lite only")
+    if args.fit_priors and NETS[args.net].torchvision_layout:
+        raise OptionError(f"--fit-priors: {args.net} keeps torchvision's default boxes; fitted priors are for "
+                          f"the other nets")

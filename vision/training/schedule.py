@@ -12,17 +12,27 @@ from torch import nn
 
 def parameter_groups(net: nn.Module, lr: float, base_net_lr: float, extra_layers_lr: float,
                      freeze_base_net: bool = False, freeze_net: bool = False) -> list[dict]:
-    """The earlier tools' groups: base net, extras (and add-ons), heads; frozen parts left out."""
-    heads = chain(net.regression_headers.parameters(), net.classification_headers.parameters())
-    extras = chain(net.source_layer_add_ons.parameters(), net.extras.parameters())
-    frozen = [net.base_net] if freeze_base_net else []
+    """The earlier tools' groups: base net, extras (and add-ons), heads; frozen parts left out.
+
+    Extras are all parameters outside the base net and the heads (extra layers, source-layer add-ons,
+    ssd300-vgg16's L2Norm scale), whatever the layout names them."""
+    heads = list(chain(net.regression_headers.parameters(), net.classification_headers.parameters()))
+    taken = {id(parameter) for parameter in chain(heads, net.base_net.parameters())}
+    # Add-ons first, then extra layers: the order of the earlier groups, which resumed optimizers keep.
+    add_ons = getattr(net, "source_layer_add_ons", nn.ModuleList())
+    extras = []
+    for parameter in chain(add_ons.parameters(), net.extras.parameters(), net.parameters()):
+        if id(parameter) not in taken:
+            taken.add(id(parameter))
+            extras.append(parameter)
+    if freeze_base_net or freeze_net:
+        net.base_net.requires_grad_(False)
     if freeze_net:
-        frozen += [net.base_net, net.source_layer_add_ons, net.extras]
-    for module in frozen:
-        module.requires_grad_(False)
-    groups = [{"params": list(heads), "lr": lr, "name": "heads"}]
+        for parameter in extras:
+            parameter.requires_grad_(False)
+    groups = [{"params": heads, "lr": lr, "name": "heads"}]
     if not freeze_net:
-        groups.insert(0, {"params": list(extras), "lr": extra_layers_lr, "name": "extras"})
+        groups.insert(0, {"params": extras, "lr": extra_layers_lr, "name": "extras"})
     if not (freeze_base_net or freeze_net):
         groups.insert(0, {"params": list(net.base_net.parameters()), "lr": base_net_lr, "name": "base_net"})
     for group in groups:

@@ -20,7 +20,8 @@ from vision.utils import box_utils
 @dataclass
 class StepResult:
     """The step's losses (means over its micro-batches), and why no optimizer step was taken, if so: on
-    some rank a micro-batch held no readable image (`empty`, no loss then) or its loss was not finite."""
+    some rank a micro-batch held too few readable images (`empty`, no loss then: none, or one where the
+    net needs two, see smallest_batch) or its loss was not finite."""
     regression_loss: float
     classification_loss: float
     finite: bool = True
@@ -33,6 +34,25 @@ class StepResult:
     @property
     def taken(self) -> bool:
         return self.finite and not self.empty
+
+
+@torch.no_grad()
+def smallest_batch(net: SSD, resolution: int) -> int:
+    """The fewest images a training batch of `net` can hold: 2 when a batch norm reads a 1x1 feature map
+    (in training it cannot normalize a single value per channel), else 1. Found by a forward pass of one
+    image in eval mode, which leaves the running statistics as they are."""
+    areas = []
+    hooks = [module.register_forward_pre_hook(lambda _, inputs: areas.append(inputs[0][0, 0].numel()))
+             for module in net.modules() if isinstance(module, (nn.BatchNorm2d, nn.SyncBatchNorm))]
+    was_training = net.training
+    net.eval()
+    try:
+        net(torch.zeros(1, 3, resolution, resolution, device=net.priors.device))
+    finally:
+        net.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return 2 if 1 in areas else 1
 
 
 def matched_targets(net: SSD, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,16 +80,16 @@ def batch_loss(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, images: Tensor
 
 def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: torch.optim.Optimizer,
                batches: Sequence[Batch], precision: Precision = Precision(),
-               group: Group = Group()) -> StepResult:
+               group: Group = Group(), min_images: int = 1) -> StepResult:
     """One optimizer step on the gradients of `batches`, micro-batches whose losses are each divided by
     their count, so that N batches of B images step as one batch of N x B would (batch norm sees B
     images at a time). Under DDP the gradients are all-reduced once, in the last backward. Every rank takes the step
-    or none does: a micro-batch without a readable image or with a loss that is not finite, on any rank,
-    skips it on all (and is reported)."""
+    or none does: a micro-batch with fewer than `min_images` readable images (see smallest_batch) or
+    with a loss that is not finite, on any rank, skips it on all (and is reported)."""
     device = net.priors.device
     optimizer.zero_grad(set_to_none=True)  # also drops what a skipped step had accumulated
     # The ranks agree before DDP's forward, which broadcasts buffers, and again before each backward.
-    if not distributed.every_rank(all(len(batch.images) for batch in batches), group, device):
+    if not distributed.every_rank(all(len(batch.images) >= min_images for batch in batches), group, device):
         return StepResult(math.nan, math.nan, empty=True)
     losses = []  # (regression, classification) of each micro-batch, for the log
     for index, batch in enumerate(batches):

@@ -133,15 +133,30 @@ def shift_hue(image: Tensor, factor: float) -> Tensor:
     return torch.from_numpy(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)).permute(2, 0, 1).contiguous()
 
 
+# How an image is brought to the net's size. "antialias": ours, bilinear with antialiasing on uint8;
+# "torchvision": torchvision's detection models', bilinear without antialiasing on float pixels (the
+# result stays float 0..255), which the published COCO AP of its SSDs was measured with.
+RESIZES = ("antialias", "torchvision")
+
+
+def resize_image(image: Tensor, size: int, resize: str = "antialias") -> Tensor:
+    if resize == "torchvision":
+        return F.resize(image.float(), [size, size], antialias=False)
+    if resize == "antialias":
+        return F.resize(image, [size, size], antialias=True)
+    raise ValueError(f"unknown resize {resize!r}: {' or '.join(RESIZES)}")
+
+
 class SSDEvalTransform:
     """Resize only, with the same call as the predictor, so evaluation sees what deployment sees."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, resize: str = "antialias"):
         self.size = size
+        self.resize = resize
 
     def __call__(self, image: Tensor, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         height, width = image.shape[-2:]
-        image = F.resize(image, [self.size, self.size], antialias=True)
+        image = resize_image(image, self.size, self.resize)
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
         return image, boxes / scale, labels
 
