@@ -79,6 +79,27 @@ class DetectionDataset(Dataset):
         except OSError as error:  # PIL's UnidentifiedImageError included
             raise ImageReadError(f"{path}: {error.strerror or 'not a readable image'}") from None
 
+    def box_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every training box, without decoding an image: pixel boxes [M, 4] clipped to their image,
+        labels [M], image positions [M] (ascending) and image sizes [N, 2] (height, width). Difficult
+        boxes, boxes clipped to nothing and images whose size cannot be read are left out, as training
+        leaves them out. Sizes missing from the annotations are read from the image files' headers."""
+        sizes = self.table.sizes.copy()
+        readable = np.ones(len(self), dtype=bool)
+        for index in np.flatnonzero((sizes <= 0).any(axis=1)):
+            try:
+                sizes[index] = self.image_size(int(index))
+            except ImageReadError:
+                readable[index] = False
+        image = self.table.box_image()
+        heights, widths = sizes[image, 0], sizes[image, 1]
+        boxes = self._pixel_boxes(slice(None), heights, widths).astype(np.float32)
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, widths[:, None])
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, heights[:, None])
+        keep = (~self.table.difficult & readable[image] & (boxes[:, 2] > boxes[:, 0])
+                & (boxes[:, 3] > boxes[:, 1]))
+        return boxes[keep], self.table.labels[keep], image[keep], sizes
+
     def map_classes(self, class_order: list[str]) -> None:
         """Relabel by name: label i becomes class_order[i - 1]; other classes are warned about, skipped."""
         if BACKGROUND in class_order:

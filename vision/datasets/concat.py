@@ -1,6 +1,7 @@
 """Several datasets trained on at once, their classes mapped by name."""
 import bisect
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from .base import DetectionDataset
@@ -39,6 +40,15 @@ class ConcatDetectionDataset(Dataset):
     def image_size(self, index: int) -> tuple[int, int]:
         dataset, local = self._locate(index)
         return dataset.image_size(local)
+
+    def box_rows(self):
+        """DetectionDataset.box_rows of all datasets, image positions counted across them."""
+        parts = [dataset.box_rows() for dataset in self.datasets]
+        starts = [0, *self._ends[:-1]]
+        return (np.concatenate([boxes for boxes, _, _, _ in parts]),
+                np.concatenate([labels for _, labels, _, _ in parts]),
+                np.concatenate([image + start for (_, _, image, _), start in zip(parts, starts)]),
+                np.concatenate([sizes for _, _, _, sizes in parts]))
 
     def image_path(self, index: int):
         dataset, local = self._locate(index)

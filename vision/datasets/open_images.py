@@ -42,7 +42,9 @@ class OpenImagesDataset(DetectionDataset):
                         len(self.table))
 
     def _pixel_boxes(self, rows: slice, height: int, width: int) -> np.ndarray:
-        return self.table.boxes[rows] * np.array([width, height, width, height], dtype=np.float32)
+        # Sizes are numbers, or arrays with one size per row (box_rows).
+        scale = np.stack(np.broadcast_arrays(width, height, width, height), axis=-1).astype(np.float32)
+        return self.table.boxes[rows] * scale
 
 
 def balanced_indices(table: AnnotationTable, num_labels: int, seed: int) -> np.ndarray:

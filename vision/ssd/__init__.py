@@ -1,8 +1,10 @@
 """SSD nets: `create_net(name, num_classes, resolution=None, is_test=False)` builds any of NET_NAMES."""
+from collections.abc import Sequence
+
 import torch
 
 from vision.ssd.nets import NETS, NetConfig
-from vision.ssd.priors import generate_priors, specs_for_resolution
+from vision.ssd.priors import PriorSpec, check_layout, generate_priors, specs_for_resolution, specs_to_saved
 from vision.ssd.ssd import SSD, init_head_weights
 from vision.ssd.torchvision_ssd import TorchvisionSSD
 
@@ -17,11 +19,14 @@ def default_resolution(name: str | None) -> int:
 
 
 def create_net(name: str, num_classes: int, resolution: int | None = None,
-               is_test: bool = False, width_mult: float = 1.0) -> SSD | TorchvisionSSD:
+               is_test: bool = False, width_mult: float = 1.0,
+               specs: Sequence[PriorSpec] | None = None) -> SSD | TorchvisionSSD:
     """An SSD with freshly initialized weights, its priors for `resolution` (default: the net's), and
     its mean/std.
 
-    num_classes counts BACKGROUND (class 0). `width_mult` scales mb2-ssd-lite's base net.
+    num_classes counts BACKGROUND (class 0). `width_mult` scales mb2-ssd-lite's base net. `specs`
+    replaces the net's priors (fitted ones: same feature maps and anchors per location, else ValueError;
+    torchvision's nets keep torchvision's default boxes).
     """
     config = NETS.get(name)
     if config is None:
@@ -32,16 +37,18 @@ def create_net(name: str, num_classes: int, resolution: int | None = None,
         raise ValueError(f"width_mult applies to mb2-ssd-lite only, not {name}")
     resolution = resolution or config.resolution
     if config.torchvision_layout:
+        if specs is not None:
+            raise ValueError(f"{name} keeps torchvision's default boxes: prior specs apply to the other nets")
         net = _torchvision_net(config, num_classes, resolution, is_test)
     else:
-        net = _composed_net(config, num_classes, resolution, is_test, width_mult)
+        net = _composed_net(config, num_classes, resolution, is_test, width_mult, specs)
     net.mean = torch.tensor(config.mean).view(1, 3, 1, 1)
     net.std = torch.full((1, 3, 1, 1), float(config.std))
     return net
 
 
 def _composed_net(config: NetConfig, num_classes: int, resolution: int, is_test: bool,
-                  width_mult: float) -> SSD:
+                  width_mult: float, specs: Sequence[PriorSpec] | None) -> SSD:
     options = {"width_mult": width_mult} if config.name == "mb2-ssd-lite" else {}
     anchors = [spec.anchors_per_location for spec in config.specs]
     parts = config.build(num_classes, anchors, **options)
@@ -50,9 +57,25 @@ def _composed_net(config: NetConfig, num_classes: int, resolution: int, is_test:
     for module in (net.extras, net.classification_headers, net.regression_headers):
         init_head_weights(module)
     net.net_name, net.resolution = config.name, resolution
-    net.specs = _prior_specs(net, config, resolution)
-    net.priors = generate_priors(net.specs, resolution)
+    net.own_specs = _prior_specs(net, config, resolution)  # the earlier tools' priors at this resolution
+    set_priors(net, net.own_specs if specs is None else specs)
     return net
+
+
+def set_priors(net: SSD, specs: Sequence[PriorSpec]) -> None:
+    """Give `net` the priors of `specs`, which must keep its feature maps and anchors per location."""
+    check_layout(list(specs), net.own_specs)
+    net.specs = list(specs)
+    net.priors = generate_priors(net.specs, net.resolution).to(net.priors.device)
+
+
+def has_fitted_priors(net: SSD | TorchvisionSSD) -> bool:
+    return hasattr(net, "own_specs") and net.specs != net.own_specs
+
+
+def saved_priors(net: SSD | TorchvisionSSD) -> list[dict] | None:
+    """The net's prior specs as a checkpoint keeps them; None for torchvision's nets (their own boxes)."""
+    return specs_to_saved(net.specs) if hasattr(net, "own_specs") else None
 
 
 def _torchvision_net(config: NetConfig, num_classes: int, resolution: int, is_test: bool) -> TorchvisionSSD:

@@ -1,6 +1,6 @@
 """A ready-to-run net from a weights file and the model's labels, for export, examples and evaluation.
 
-`load_model` reads the metadata of our training checkpoints (net, resolution, width, labels) and
+`load_model` reads the metadata of our training checkpoints (net, resolution, width, labels, priors) and
 falls back to its arguments for the earlier tools' plain state_dicts. Every problem is a
 `ModelError` with a one-line message naming the file and what to pass instead.
 """
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from vision.datasets.errors import DatasetError
 from vision.datasets.labels import BACKGROUND, read_label_lines
 from vision.ssd import create_net, default_resolution
+from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
 from vision.utils.fileio import atomic_write_text
 from vision.ssd.weights import (TORCHVISION, WeightsError, class_count, load_content, read_weights,
@@ -85,7 +86,8 @@ def load_model(path: str, net: str | None = None, labels: str | Sequence[str] | 
     if saved.get("num_classes") not in (None, len(names)):
         raise ModelError(_class_count_message(path, saved["num_classes"], names, labels))
     with _as_model_error(path):
-        model = create_net(name, len(names), resolution, is_test=True, width_mult=width_mult)
+        specs = specs_from_saved(saved["prior_specs"]) if saved.get("prior_specs") else None
+        model = create_net(name, len(names), resolution, is_test=True, width_mult=width_mult, specs=specs)
         _check_state(path, strip_wrapper_prefixes(saved["model"]), model, names, labels)
         load_content(model, content, path)
     if assumed_resolution:  # warned only now: a file that does not load gets its one-line error alone

@@ -1,7 +1,8 @@
 """Checkpoint files: atomic writes, the earlier tools' per-epoch names, finding the newest, pruning.
 
 A training checkpoint is a dict (FORMAT_VERSION 1) with "model" (a state_dict without wrapper
-prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "epoch" (epochs completed),
+prefixes), "net", "num_classes", "labels", "resolution", "width_mult", "prior_specs" (the priors' sizes
+per feature map, vision/ssd/priors.specs_to_saved; fitted ones with --fit-priors), "epoch" (epochs completed),
 "samples_in_epoch" (images of the next epoch already trained on, after an interruption), "global_step"
 (optimizer steps, skipped ones included), "skipped_steps", "optimizer", "scaler", "best_metric",
 "val_loss", "rng", "args", "pretrained" and "format_version".
@@ -15,6 +16,8 @@ from pathlib import Path
 import torch
 
 from vision.cli import OptionError, first_line
+from vision.ssd import has_fitted_priors
+from vision.ssd.priors import specs_to_saved
 from vision.ssd.weights import WeightsError
 from vision.utils.fileio import atomic_file
 
@@ -42,6 +45,18 @@ def non_finite_keys(state_dict: dict) -> list[str]:
 def epoch_file_name(net: str, epoch: int, val_loss: float) -> str:
     """The earlier tools' name, which jetson-inference's onnx_export.py sorts by loss."""
     return f"{net}-Epoch-{epoch}-Loss-{val_loss}.pth"
+
+
+def epoch_file_content(net, args, labels: list[str]):
+    """A per-epoch file: the earlier tools' plain state_dict. With fitted priors, the state_dict under
+    "model" with what builds the net with its priors ("net", "num_classes", "labels", "resolution",
+    "width_mult", "prior_specs"): our tools load it, and the earlier tools refuse it rather than decode
+    boxes with the wrong priors."""
+    if not has_fitted_priors(net):
+        return net.state_dict()
+    return {"model": net.state_dict(), "net": args.net, "num_classes": net.num_classes, "labels": labels,
+            "resolution": args.resolution, "width_mult": args.mb2_width_mult,
+            "prior_specs": specs_to_saved(net.specs)}
 
 
 def epoch_files(model_dir: Path) -> list[tuple[Path, int, float]]:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from vision.cli import OptionError, resolve_device
 from vision.datasets import loader_iterator
 from vision.nn.multibox_loss import MultiboxLoss
+from vision.ssd import saved_priors
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import checkpoint as ckpt
@@ -29,7 +30,7 @@ from vision.training import distributed
 from vision.training.distributed import Group
 from vision.training.data import (build_datasets, release_free_memory, start_epoch, start_workers, train_loader,
                                   validation_loader)
-from vision.training.model import build_net
+from vision.training.model import build_net, fit_and_report_priors
 from vision.training.options import PRETRAINED_BASE_NET_LR
 from vision.training.schedule import build_optimizer, lr_factor, parameter_groups, set_learning_rate
 from vision.training.precision import Precision, choose_precision, describe_device
@@ -89,6 +90,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     train_batches = train_loader(train_set, args, group, pin_memory=device.type == "cuda")
     start_workers(train_batches)  # before the net exists (see start_workers)
     net, pretrained = build_net(args, len(class_names), resume)
+    fit_and_report_priors(net, args, train_set, resume, class_names)
     net.to(device)
     if args.sync_bn:
         distributed.use_sync_bn(net, device)
@@ -303,7 +305,7 @@ def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, s
         state["best_metric"] = val_loss
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.BEST)
     name = ckpt.epoch_file_name(args.net, epoch, round(val_loss, 4))
-    ckpt.atomic_save(net.state_dict(), context["model_dir"] / name)
+    ckpt.atomic_save(ckpt.epoch_file_content(net, args, context["class_names"]), context["model_dir"] / name)
     ckpt.prune_epoch_files(context["model_dir"], args.keep_checkpoints)
 
 
@@ -353,6 +355,7 @@ def _checkpoint(context: dict, state: dict) -> dict:
         "model": net.state_dict(),
         "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
+        "prior_specs": saved_priors(net),
         "optimizer": context["optimizer"].state_dict(),
         "scaler": scaler.state_dict() if (scaler := context["precision"].scaler) else None,
         "rng": _rng_state(), "args": vars(args), "pretrained": context["pretrained"],
@@ -372,8 +375,8 @@ def _override_hyperparameters(optimizer, fresh: list[dict], given: set[str]) -> 
             group[key] = new[key]
 
 
-# Options that change the net's parameters: a checkpoint cannot be resumed under others.
-STRUCTURE = {"net", "mb2_width_mult"}
+# Options that change the net's parameters or priors: a checkpoint cannot be resumed under others.
+STRUCTURE = {"net", "mb2_width_mult", "fit_priors"}
 
 
 def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) -> dict | None:
@@ -386,14 +389,14 @@ def _resume_state(args: argparse.Namespace, given: set[str], model_dir: Path) ->
         return None
     content = read_checkpoint(str(path))
     source = _source(path, content, args.resume == "auto")
-    if "model" not in content:
-        log.warning("%s is a plain state_dict: loading its weights and starting at epoch 0", source)
-        return {"plain": str(path), "labels": None}
+    if "args" not in content:  # a plain state_dict, or an epoch file of a run with fitted priors
+        log.warning("%s holds weights only: loading them and starting at epoch 0", source)
+        return {"plain": str(path), "labels": None, "prior_specs": content.get("prior_specs")}
     overrides = sorted(name for name in given if name not in ("resume",) and
                        content["args"].get(name) != getattr(args, name))
     for name in sorted(STRUCTURE.intersection(overrides)):
         flag = "--" + name.replace("_", "-")
-        raise OptionError(f"{path}: saved with {flag} {content['args'][name]}, not {getattr(args, name)}; "
+        raise OptionError(f"{path}: saved with {flag} {content['args'].get(name)}, not {getattr(args, name)}; "
                           f"{flag} cannot change on resume (to fine-tune it as another net, start a new "
                           f"run with --pretrained-ssd)")
     for name, value in content["args"].items():
@@ -412,7 +415,7 @@ def _source(path: Path, content: dict, auto: bool) -> str:
     """The checkpoint's path for the log; with --resume auto, also why that file was taken."""
     if not auto:
         return str(path)
-    if "model" in content:
+    if "args" in content:
         return f"{path} (--resume auto: the checkpoint furthest in training)"
     return f"{path} (--resume auto: no full checkpoint, so the newest epoch file)"
 

@@ -1,11 +1,15 @@
-"""The net a training run starts from: resumed, pretrained SSD, base net, ImageNet, or scratch."""
+"""The net a training run starts from: resumed, pretrained SSD, base net, ImageNet, or scratch; and its
+priors: the net's own, fitted to the training boxes (--fit-priors), or a resumed run's."""
 import argparse
 import logging
 import os
 
 import torch
 
-from vision.ssd import create_net
+from vision.ssd import create_net, has_fitted_priors, set_priors
+from vision.ssd.coverage import dataset_boxes, finest_stride, measure, short_report, uncovered_warning
+from vision.ssd.prior_fit import fit_specs
+from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
 from vision.ssd.weights import load_imagenet_base_net, load_weights
 from vision.training.options import PRETRAINED_MB1_FILE, PRETRAINED_MB1_URL
@@ -15,7 +19,8 @@ log = logging.getLogger("train_ssd")
 
 def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -> tuple[SSD, bool]:
     """The net and whether it starts from pretrained weights (which sets the base net's default lr)."""
-    net = create_net(args.net, num_classes, args.resolution, width_mult=args.mb2_width_mult)
+    specs = specs_from_saved(resume["prior_specs"]) if resume and resume.get("prior_specs") else None
+    net = create_net(args.net, num_classes, args.resolution, width_mult=args.mb2_width_mult, specs=specs)
     if resume and "model" in resume:
         net.load_state_dict(resume["model"])
         return net, resume.get("pretrained", True)
@@ -50,3 +55,24 @@ def _pretrained_ssd(args: argparse.Namespace) -> str | None:
     return path
 
 
+def fit_and_report_priors(net: SSD, args: argparse.Namespace, train_set, resume: dict | None,
+                          class_names: list[str]) -> None:
+    """With --fit-priors on a fresh run, fit the net's prior sizes to the training boxes (a resumed run
+    keeps the priors of its checkpoint); then log how many boxes the priors cover, warning about the
+    classes they mostly miss."""
+    boxes = dataset_boxes(train_set)
+    if len(boxes) == 0:
+        return
+    if args.fit_priors and not (resume and resume.get("prior_specs")):
+        own = measure(boxes, net.priors, class_names, args.resolution)
+        set_priors(net, fit_specs(net.specs, boxes.boxes, args.resolution))
+        log.info("fitted priors: min sizes %s, max sizes %s (the net's own cover %.0f%% of the boxes)",
+                 [round(spec.min_size, 1) for spec in net.specs], [round(spec.max_size, 1) for spec in net.specs],
+                 100 * own.summary()[1])
+    coverage = measure(boxes, net.priors, class_names, args.resolution)
+    for line in short_report(coverage):
+        log.info("%s", line)
+    can_fit = hasattr(net, "own_specs") and not has_fitted_priors(net)  # not torchvision's nets, not twice
+    warning = uncovered_warning(coverage, finest_stride(net), suggest_fit=can_fit)
+    if warning:
+        log.warning("%s", warning)
