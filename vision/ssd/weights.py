@@ -5,7 +5,6 @@ with "model" and "net"), a checkpoint trained for another class count (its class
 re-initialized), a base-net-only file, or for torchvision's layouts "torchvision": its COCO weights.
 `load_imagenet_base_net` fetches torchvision's ImageNet weights for the base nets that have them.
 """
-import logging
 import os
 import zipfile
 
@@ -17,8 +16,6 @@ from vision.cli import first_line
 from vision.ssd import NET_NAMES, create_net
 from vision.datasets.labels import BACKGROUND
 from vision.ssd.ssd import SSD
-
-log = logging.getLogger(__name__)
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel, torch.compile
 
@@ -154,10 +151,8 @@ def _load_ssd(net: SSD, state: dict, path: str) -> str:
     kept = {key: value for key, value in state.items() if not key.startswith(net.HEAD_PREFIX)}
     net.load_state_dict(kept, strict=False)
     net.reset_classification_heads()
-    message = (f"loaded {path}; its classification heads are for {saved_classes} classes, the model has "
-               f"{net.num_classes}: they were re-initialized")
-    log.warning(message)
-    return message
+    return (f"loaded {path}; its classification heads are for {saved_classes} classes, the model has "
+            f"{net.num_classes}: they were re-initialized")
 
 
 def _is_base_net(net: SSD, state: dict) -> bool:
