@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from vision.datasets import open_dataset  # noqa: E402
 from vision.datasets.synthetic import generate  # noqa: E402
 from vision.evaluation.ground_truth import ground_truth  # noqa: E402
+from vision.training.precision import describe_device  # noqa: E402
 from vision.utils.fileio import atomic_write_json  # noqa: E402
 from vision.utils.jsonfile import read_json  # noqa: E402
 
@@ -297,11 +298,7 @@ def number(value: float) -> str:
 
 
 def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")),
-                 "unknown CPU")
-    return (f"{model}, {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-            f"torch {torch.__version__}")
+    return f"{describe_device(torch.device('cpu'))}, torch {torch.__version__}"
 
 
 def bench_dataset(args, name: str, out: Path) -> list[str]:

@@ -52,7 +52,7 @@ from vision.datasets import open_dataset  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.ssd.nets import NETS  # noqa: E402
 from vision.training.options import parse_args as train_options  # noqa: E402
-from vision.training.step import Precision  # noqa: E402
+from vision.training.precision import Precision, describe_device  # noqa: E402
 
 REPO = BENCH.parent
 RECIPE_HEADING = "### Low memory: a Jetson Nano"  # README's section whose train_ssd.py line is the recipe
@@ -238,11 +238,7 @@ def classic_validation_loss(net, loader: DataLoader, device: torch.device) -> fl
 # ---- report ----
 
 def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")),
-                 "unknown CPU")
-    return (f"{model}, {os.cpu_count()} CPUs, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-            f"torch {torch.__version__}")
+    return f"{describe_device(torch.device('cpu'))}, torch {torch.__version__}"
 
 
 def median_run(runs: list[dict]) -> dict:
