@@ -65,6 +65,14 @@ def test_the_net_own_priors_warn_naming_the_uncovered_classes(small_shapes, tmp_
     assert all(isinstance(value, torch.Tensor) for value in epoch_file.values())  # the earlier tools' format
 
 
+def test_the_start_up_report_measures_a_sample_of_a_large_dataset(small_shapes, tmp_path, monkeypatch):
+    monkeypatch.setattr(training_model, "START_UP_BOXES", 10)
+    assert train_ssd.main(options(small_shapes, tmp_path, "--max-steps-per-epoch", "1")) == 0
+    line = next(line for line in (tmp_path / "train.log").read_text().splitlines() if "prior coverage" in line)
+    count = int(line.split(" boxes (whole images sampled from ")[0].split()[-1])
+    assert 1 <= count <= 10
+
+
 def test_epoch_files_of_a_fitted_run_build_the_net_with_its_priors(fitted_run):
     """run_ssd_example.py and the Jetson tutorials take these files: they must not decode with other priors."""
     path = ckpt.epoch_files(fitted_run)[0][0]

@@ -7,7 +7,8 @@ import os
 import torch
 
 from vision.ssd import create_net, has_fitted_priors, set_priors
-from vision.ssd.coverage import dataset_boxes, finest_stride, measure, short_report, uncovered_warning
+from vision.ssd.coverage import (START_UP_BOXES, dataset_boxes, finest_stride, measure, sample_images,
+                                 short_report, uncovered_warning)
 from vision.ssd.prior_fit import fit_specs
 from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
@@ -84,14 +85,15 @@ def fit_and_report_priors(net: SSD, args: argparse.Namespace, train_set, resume:
     boxes = dataset_boxes(train_set)
     if len(boxes) == 0:
         return
+    sample = sample_images(boxes, START_UP_BOXES)
     if args.fit_priors and not (resume and resume.get("prior_specs")):
-        own = measure(boxes, net.priors, class_names, args.resolution)
+        own = measure(sample, net.priors, class_names, args.resolution)
         set_priors(net, fit_specs(net.specs, boxes.boxes, args.resolution))
         log.info("fitted priors: min sizes %s, max sizes %s (the net's own cover %.0f%% of the boxes)",
                  [round(spec.min_size, 1) for spec in net.specs], [round(spec.max_size, 1) for spec in net.specs],
                  100 * own.summary()[1])
-    coverage = measure(boxes, net.priors, class_names, args.resolution)
-    for line in short_report(coverage):
+    coverage = measure(sample, net.priors, class_names, args.resolution)
+    for line in short_report(coverage, len(boxes)):
         log.info("%s", line)
     can_fit = hasattr(net, "own_specs") and not has_fitted_priors(net)  # not torchvision's nets, not twice
     warning = uncovered_warning(coverage, finest_stride(net), suggest_fit=can_fit)
