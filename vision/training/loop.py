@@ -27,7 +27,7 @@ from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import best
 from vision.training import checkpoint as ckpt
-from vision.training import distributed
+from vision.training import distributed, recipes
 from vision.training.distributed import Group
 from vision.training.data import (build_datasets, release_free_memory, start_epoch, start_workers, train_loader,
                                   validation_loader)
@@ -76,6 +76,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
            held: contextlib.ExitStack) -> None:
     _setup_logging(args.log_level if group.is_main else "warning")
     resume = _resume_state(args, given, Path(args.model_dir))
+    recipe = recipes.apply(args, given, resume)  # logged below, once train.log is open
     if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
         raise OptionError(f"--resume {args.resume}: no training checkpoint to take the data from; give it with "
                           f"--datasets PATH")
@@ -116,9 +117,10 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
             precision.scaler.load_state_dict(resume["scaler"])
         state.update({key: resume[key] for key in state})
         _set_rng_state(resume["rng"])
-    tracking, line = best.start(best.metric_name(args.validation_mean_ap), resume if resumed else None)
+    tracking, follows = best.start(best.metric_name(args.validation_mean_ap), resume if resumed else None)
     state.update(tracking)
-    log.info("%s", line)
+    for line in filter(None, (recipe, follows)):
+        log.info("%s", line)
 
     val_batches = validation_loader(val_set, args, group)
     accumulate = args.accumulate_grad_batches
