@@ -67,7 +67,8 @@ def test_an_mb3_net_from_scratch_trains_with_its_recipe(shapes, tmp_path, built)
 
 
 def test_a_flag_given_overrides_one_value_of_the_recipe(shapes, tmp_path, built):
-    assert train_ssd.main(options(shapes, tmp_path, "--lr", "0.003")) == 0
+    """The log lists the flags that changed a value of the recipe (not --batch-size, given its value)."""
+    assert train_ssd.main(options(shapes, tmp_path, "--lr", "0.003", "--batch-size", str(RECIPE.batch_size))) == 0
     assert settings(built) == {"type": OPTIMIZERS[RECIPE.optimizer], "lr": {0.003},
                                "weight_decay": {RECIPE.weight_decay}, "batch_size": RECIPE.batch_size}
     assert (f"recipe: from-scratch for {NET} ({RECIPE.describe()}); --lr given: 0.003\n"

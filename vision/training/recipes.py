@@ -53,10 +53,10 @@ def apply(args: argparse.Namespace, given: set[str], resume: dict | None) -> str
                 f"recipe is for training without them)")
     overridden = []
     for name in OPTIONS:
-        if name in given:
-            overridden.append(f"--{name.replace('_', '-')} given: {getattr(args, name)}")
-        else:
+        if name not in given:
             setattr(args, name, getattr(recipe, name))
+        elif getattr(args, name) != getattr(recipe, name):
+            overridden.append(f"--{name.replace('_', '-')} given: {getattr(args, name)}")
     return "; ".join([f"recipe: from-scratch for {args.net} ({recipe.describe()})", *overridden])
 
 
