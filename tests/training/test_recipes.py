@@ -66,6 +66,12 @@ def test_an_mb3_net_from_scratch_trains_with_its_recipe(shapes, tmp_path, built)
     assert f"recipe: from-scratch for {NET} ({RECIPE.describe()})\n" in (tmp_path / "train.log").read_text()
 
 
+def test_an_mb3_net_from_scratch_at_batch_2_no_longer_diverges(shapes, tmp_path):
+    """The options' defaults (SGD 0.01, no warm-up) made this run's validation loss nan after epoch 0."""
+    assert train_ssd.main(options(shapes, tmp_path, "--batch-size", "2", "--max-steps-per-epoch", "3",
+                                  "--epochs", "2")) == 0
+
+
 def test_a_flag_given_overrides_one_value_of_the_recipe(shapes, tmp_path, built):
     """The log lists the flags that changed a value of the recipe (not --batch-size, given its value)."""
     assert train_ssd.main(options(shapes, tmp_path, "--lr", "0.003", "--batch-size", str(RECIPE.batch_size))) == 0
