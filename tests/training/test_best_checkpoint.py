@@ -64,7 +64,8 @@ def test_with_mean_ap_the_best_checkpoint_is_the_epoch_of_the_highest_ap50(shape
     ap50s.append(0.5)
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--epochs", "4"]) == 0
     assert saved(tmp_path / ckpt.BEST)["epoch"] == 3 and saved(tmp_path / ckpt.LAST)["best_metric"] == 0.7
-    assert "follows the highest validation AP50 (the resumed run's best: 0.7000)" in (tmp_path / "train.log").read_text()
+    log = (tmp_path / "train.log").read_text()
+    assert "follows the highest validation AP50 (the resumed run's best: 0.7000)" in log
 
 
 def test_without_mean_ap_the_best_checkpoint_follows_the_loss(shapes, tmp_path, scripted_validation):

@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(run, "--keep-checkpoints", type=int, default=None, metavar="K",
          help="keep only the K newest per-epoch files (default: all)")
     _add(run, "--validation-epochs", type=int, default=1, help="validate every N epochs")
-    _add(run, "--validation-mean-ap", action="store_true", help="also compute mAP at validation; checkpoint-best.pth then keeps the highest AP50, not the lowest "
-              "loss")
+    _add(run, "--validation-mean-ap", action="store_true",
+         help="also compute mAP at validation; checkpoint-best.pth then keeps the highest AP50, not the lowest loss")
     _add(run, "--debug-steps", type=int, default=10, help="log every N steps")
     _add(run, "--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _add(run, "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
