@@ -57,7 +57,7 @@ def test_fitted_priors_are_logged_and_kept_in_the_checkpoint(fitted_run):
 
 
 def test_the_net_own_priors_warn_naming_the_uncovered_classes(small_shapes, tmp_path):
-    assert train_ssd.main(options(small_shapes, tmp_path, "--max-steps-per-epoch", "1")) == 0
+    assert train_ssd.main(options(small_shapes, tmp_path, "--max-steps-per-epoch", "1", "--no-fit-priors")) == 0
     warning = [line for line in (tmp_path / "train.log").read_text().splitlines() if "mostly uncovered" in line]
     assert len(warning) == 1 and "WARNING" in warning[0]
     assert "circle (" in warning[0] and "--fit-priors" in warning[0]
@@ -120,7 +120,7 @@ def test_fine_tuning_at_another_resolution_takes_the_net_own_priors(fitted_run, 
 
 
 def test_fit_priors_cannot_be_switched_on_when_resuming(small_shapes, tmp_path, capsys):
-    assert train_ssd.main(options(small_shapes, tmp_path, "--max-steps-per-epoch", "1")) == 0
+    assert train_ssd.main(options(small_shapes, tmp_path, "--max-steps-per-epoch", "1", "--no-fit-priors")) == 0
     capsys.readouterr()
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--fit-priors"]) == 2
     assert "--fit-priors cannot change on resume" in capsys.readouterr().err

@@ -3,6 +3,7 @@ train from scratch with their recipe, flags given win, the earlier tools' nets a
 options' defaults, a resumed run keeps the values of its run."""
 import json
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -53,8 +54,10 @@ def saved_args(model_dir) -> dict:
 
 def test_the_recipe_is_described_in_one_line():
     recipe = Recipe(optimizer="adamw", lr=0.006, weight_decay=0.05, warmup_epochs=0.3, batch_size=8,
-                    data_augmentation="hflip")
-    assert recipe.describe() == "adamw lr 0.006, weight decay 0.05, warm-up 0.3 epochs, batch 8, hflip"
+                    data_augmentation="hflip", fit_priors=True)
+    assert recipe.describe() == ("adamw lr 0.006, weight decay 0.05, warm-up 0.3 epochs, batch 8, hflip, "
+                                 "fitted priors")
+    assert "priors" not in replace(recipe, fit_priors=False).describe()
 
 
 def test_an_mb3_net_from_scratch_trains_with_its_recipe(shapes, tmp_path, built):
@@ -63,6 +66,8 @@ def test_an_mb3_net_from_scratch_trains_with_its_recipe(shapes, tmp_path, built)
                                "weight_decay": {RECIPE.weight_decay}, "batch_size": RECIPE.batch_size}
     args = saved_args(tmp_path)
     assert (args["warmup_epochs"], args["data_augmentation"]) == (RECIPE.warmup_epochs, RECIPE.data_augmentation)
+    assert args["fit_priors"] is RECIPE.fit_priors is True
+    assert "fitted priors: min sizes" in (tmp_path / "train.log").read_text()
     assert f"recipe: from-scratch for {NET} ({RECIPE.describe()})\n" in (tmp_path / "train.log").read_text()
 
 
@@ -81,13 +86,23 @@ def test_a_flag_given_overrides_one_value_of_the_recipe(shapes, tmp_path, built)
             in (tmp_path / "train.log").read_text())
 
 
+def test_no_fit_priors_keeps_the_net_own_priors(shapes, tmp_path):
+    assert train_ssd.main(options(shapes, tmp_path, "--no-fit-priors")) == 0
+    assert saved_args(tmp_path)["fit_priors"] is False
+    assert "; --no-fit-priors given" in (tmp_path / "train.log").read_text()
+
+
+def test_torchvision_boxes_are_kept_by_the_recipe_of_torchvision_nets():
+    assert not FROM_SCRATCH["ssdlite320-mb3-large"].fit_priors and not FROM_SCRATCH["ssd300-vgg16"].fit_priors
+
+
 def test_the_earlier_tools_nets_keep_the_options_defaults(shapes, tmp_path, built):
     assert "mb1-ssd-lite" not in FROM_SCRATCH
     assert train_ssd.main(options(shapes, tmp_path, net="mb1-ssd-lite")) == 0
     assert settings(built) == {"type": torch.optim.SGD, "lr": {0.01}, "weight_decay": {5e-4}, "batch_size": 4}
     assert built["optimizers"][0].param_groups[0]["momentum"] == 0.9
     args = saved_args(tmp_path)
-    assert (args["warmup_epochs"], args["data_augmentation"]) == (0.0, "ssd")
+    assert (args["warmup_epochs"], args["data_augmentation"], args["fit_priors"]) == (0.0, "ssd", False)
     assert "recipe:" not in (tmp_path / "train.log").read_text()
 
 

@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(model, "--net", default="mb1-ssd", choices=NET_NAMES)
     _add(model, "--resolution", type=int, default=None,
          help="input size in pixels (square; default the net's: 320 for ssdlite320-mb3-large, else 300)")
-    _add(model, "--fit-priors", action="store_true",
+    _add(model, "--fit-priors", action=argparse.BooleanOptionalAction, default=False,
          help="choose the prior sizes per feature map from the training boxes, to cover most of them "
-              "(kept in the checkpoint; the heads do not change; not for torchvision's nets)")
+              "(kept in the checkpoint; the heads do not change; not for torchvision's nets) " + BY_NET)
     _add(model, "--mb2-width-mult", type=float, default=1.0, help="width multiplier of mb2-ssd-lite")
     _add(model, "--pretrained-ssd", default=None, metavar="PATH",
          help=f"start from an SSD checkpoint (for mb1-ssd the default is models/{PRETRAINED_MB1_FILE}, "
