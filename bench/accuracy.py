@@ -3,11 +3,12 @@
 For each dataset, from scratch (no weights are downloaded), on the same training images, with the same
 wall-clock budget and thread count, one after the other in one run:
 
-ours         train_ssd.py run as a user runs it, with --recipe's flags (default: the demo's recipe,
-             vision/demo.py, on mb3-large-ssd-lite: the same MobileNetV3-Large backbone as torchvision's
-             net). A first run of one epoch, not counted, measures from its train.log the seconds of an
-             epoch (training, validation, checkpoints) and of the rest (start-up); the measured run then
-             gets the most epochs whose whole run fits the budget.
+ours         train_ssd.py run as a user runs it, with --recipe's flags (default: mb3-large-ssd-lite from
+             scratch, which train_ssd.py trains with that net's recipe, vision/training/recipes.py: the
+             same MobileNetV3-Large backbone as torchvision's net). A first run of one epoch, not
+             counted, measures from its train.log the seconds of an epoch (training, validation,
+             checkpoints) and of the rest (start-up); the measured run then gets the most epochs whose
+             whole run fits the budget.
 torchvision  ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=K+1), trained
              here by its own loss (model(images, targets)) with torchvision's reference recipe
              (references/detection, SSDlite) scaled to the budget: SGD momentum 0.9, lr 0.15 per 192
@@ -56,8 +57,7 @@ from vision.training.precision import describe_device  # noqa: E402
 from vision.utils.fileio import atomic_write_json  # noqa: E402
 from vision.utils.jsonfile import read_json  # noqa: E402
 
-RECIPE = ("--net mb3-large-ssd-lite --no-pretrained --batch-size 8 --optimizer adamw --lr 0.006 "
-          "--weight-decay 0.05 --warmup-epochs 0.3 --data-augmentation hflip")
+RECIPE = "--net mb3-large-ssd-lite --no-pretrained"  # the net's from-scratch recipe, vision/training/recipes.py
 SHARED = {"raccoon": "SSD_RACCOON", "coco128": "SSD_COCO128"}  # name -> environment variable of its path
 SMALL_SHAPES = "small-shapes"
 CLASSES_SHOWN = 8  # per-class AP50 in the table up to this many classes with test boxes (coco128 has ~40)

@@ -5,7 +5,7 @@ import torch
 from vision.datasets import open_dataset
 from vision.datasets.synthetic import generate
 from vision.ssd import coverage, create_net
-from vision.ssd.coverage import Boxes, dataset_boxes, full_report, measure, uncovered_warning
+from vision.ssd.coverage import Boxes, dataset_boxes, full_report, measure, sample_images, uncovered_warning
 from vision.ssd.prior_fit import fit_specs
 from vision.ssd.priors import generate_priors, specs_from_saved, specs_to_saved
 from vision.utils.box_utils import center_to_corner
@@ -45,6 +45,17 @@ def test_chunks_of_whole_images_give_the_same_numbers(monkeypatch):
     monkeypatch.setattr(coverage, "_CHUNK_ELEMENTS", 1)  # one image per chunk at least
     chunked = measure(hand_made_boxes(), PRIORS, NAMES, resolution=100)
     assert torch.equal(whole.best_iou, chunked.best_iou) and torch.equal(whole.positives, chunked.positives)
+
+
+def test_a_sample_takes_whole_images_up_to_the_limit_and_is_repeatable():
+    boxes = hand_made_boxes()
+    assert sample_images(boxes, 5) is boxes
+    sample = sample_images(boxes, 3)
+    assert 1 <= len(sample) <= 3
+    for image in sample.image.unique():  # every box of a taken image, in the dataset's order
+        assert torch.equal(sample.boxes[sample.image == image], boxes.boxes[boxes.image == image])
+    assert torch.equal(sample_images(boxes, 3).boxes, sample.boxes)
+    assert len(sample_images(boxes, 1)) >= 1  # an image over the limit is still measured
 
 
 def test_a_mostly_uncovered_class_is_named_with_what_would_cover_it():
@@ -133,6 +144,14 @@ def test_the_command_line_reports_the_net_priors_and_fitted_ones(small_objects, 
     assert "mb3-small-ssd-lite at 128x128, the net's priors:" in out
     assert "warning: classes mostly uncovered by the priors" in out
     assert "with fitted priors (train_ssd.py --fit-priors): min sizes" in out
+
+
+def test_the_command_line_measures_a_sample_when_asked(small_objects, capsys):
+    assert coverage.main(["--data", str(small_objects.annotation_file.parents[1]), "--net",
+                          "mb3-small-ssd-lite", "--resolution", "128", "--max-boxes", "10"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "boxes of whole images sampled from" in first
+    assert int(first.split("(")[1].split()[0]) <= 10
 
 
 def test_torchvision_nets_get_the_report_without_fitted_priors(small_objects, capsys):

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 DECAY = 0.9
 PLAIN_KEYS = {"format_version", "model", "net", "num_classes", "labels", "resolution", "width_mult", "prior_specs",
               "optimizer", "scaler", "rng", "args", "pretrained", "epoch", "samples_in_epoch", "global_step",
-              "skipped_steps", "best_metric", "val_loss"}
+              "skipped_steps", "best_metric", "best_metric_name", "val_loss"}
 
 
 @pytest.fixture(autouse=True)

@@ -65,6 +65,14 @@ def test_the_net_own_priors_warn_naming_the_uncovered_classes(small_shapes, tmp_
     assert all(isinstance(value, torch.Tensor) for value in epoch_file.values())  # the earlier tools' format
 
 
+def test_the_start_up_report_measures_a_sample_of_a_large_dataset(small_shapes, tmp_path, monkeypatch):
+    monkeypatch.setattr(training_model, "START_UP_BOXES", 10)
+    assert train_ssd.main(options(small_shapes, tmp_path, "--max-steps-per-epoch", "1")) == 0
+    line = next(line for line in (tmp_path / "train.log").read_text().splitlines() if "prior coverage" in line)
+    count = int(line.split(" boxes (whole images sampled from ")[0].split()[-1])
+    assert 1 <= count <= 10
+
+
 def test_epoch_files_of_a_fitted_run_build_the_net_with_its_priors(fitted_run):
     """run_ssd_example.py and the Jetson tutorials take these files: they must not decode with other priors."""
     path = ckpt.epoch_files(fitted_run)[0][0]
@@ -93,6 +101,22 @@ def test_resume_keeps_the_checkpoint_priors(fitted_run, tmp_path, monkeypatch):
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(model_dir), "--epochs", "2"]) == 0
     assert saved_specs(model_dir / ckpt.LAST) == saved_specs(fitted_run / ckpt.LAST)
     assert torch.load(model_dir / ckpt.LAST, weights_only=True)["epoch"] == 2
+
+
+def test_fine_tuning_from_a_fitted_checkpoint_starts_from_its_priors(fitted_run, small_shapes, tmp_path):
+    """Its heads learned offsets from the fitted priors; the net's own would make them predict wrong boxes."""
+    pretrained = str(fitted_run / ckpt.LAST)
+    assert train_ssd.main(options(small_shapes, tmp_path, "--pretrained-ssd", pretrained)) == 0
+    assert saved_specs(tmp_path / ckpt.LAST) == saved_specs(fitted_run / ckpt.LAST)
+    assert f"priors of {pretrained} (fitted to its training boxes)" in (tmp_path / "train.log").read_text()
+
+
+def test_fine_tuning_at_another_resolution_takes_the_net_own_priors(fitted_run, small_shapes, tmp_path):
+    pretrained = str(fitted_run / ckpt.LAST)
+    arguments = options(small_shapes, tmp_path, "--pretrained-ssd", pretrained, "--resolution", "160")
+    assert train_ssd.main(arguments) == 0
+    assert saved_specs(tmp_path / ckpt.LAST) == create_net(NET, 6, 160).specs
+    assert "its priors were fitted at 128x128: training at 160x160" in (tmp_path / "train.log").read_text()
 
 
 def test_fit_priors_cannot_be_switched_on_when_resuming(small_shapes, tmp_path, capsys):

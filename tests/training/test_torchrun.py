@@ -38,7 +38,11 @@ def test_a_batch_with_too_few_readable_images_on_one_rank_skips_the_step_on_both
     assert saved["global_step"] == 3 and saved["skipped_steps"] == 1
 
 
-def test_only_rank_0_draws_the_validation_bar(shapes, tmp_path):
-    result = torchrun("train_ssd.py", *options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1"))
+def test_only_rank_0_draws_the_validation_bar_and_computes_the_ap50_of_the_best_checkpoint(shapes, tmp_path):
+    result = torchrun("train_ssd.py", *options(shapes, tmp_path, "--epochs", "1", "--max-steps-per-epoch", "1",
+                                               "--validation-mean-ap"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(re.findall(r"validation:\s+0%", result.stderr)) == 1  # each bar starts at 0% once
+    chosen = torch.load(tmp_path / ckpt.BEST, weights_only=True)  # rank 0's AP50, shared with rank 1
+    assert chosen["best_metric_name"] == "AP50"
+    assert f"new best validation AP50 {chosen['best_metric']:.4f} (epoch 0)" in result.stderr

@@ -34,6 +34,9 @@ NAMED_CLASSES = 10  # the warning names at most this many classes
 # when s = 2.72 g: smaller boxes can fall between the finest feature map's priors whatever their size.
 STRIDES_PER_BOX = 1 / (1 - math.sqrt(2 / 3)) / 2
 _CHUNK_ELEMENTS = 1 << 22  # box-prior IoUs computed at once (16 MB)
+# train_ssd.py's start-up report measures whole images up to this many boxes: COCO's 860,000 boxes take
+# minutes (on every torchrun rank), a sample of them seconds.
+START_UP_BOXES = 50_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,19 @@ def dataset_boxes(dataset) -> Boxes:
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return Boxes(torch.from_numpy(boxes / scale), torch.from_numpy(labels), torch.from_numpy(image),
                  torch.from_numpy(areas.astype(np.float32)))
+
+
+def sample_images(boxes: Boxes, max_boxes: int, seed: int = 0) -> Boxes:
+    """The boxes of whole images taken in a seeded random order, up to `max_boxes` (all when fewer):
+    whole images, so that boxes still compete for priors as in training."""
+    if len(boxes) <= max_boxes:
+        return boxes
+    images = torch.unique(boxes.image)
+    order = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))]
+    counts = torch.bincount(boxes.image)[order].cumsum(0)
+    taken = max(int(torch.searchsorted(counts, max_boxes, right=True)), 1)
+    keep = torch.isin(boxes.image, order[:taken])
+    return Boxes(boxes.boxes[keep], boxes.labels[keep], boxes.image[keep], boxes.areas[keep])
 
 
 def match_counts(boxes: Boxes, priors: Tensor, threshold: float = THRESHOLD) -> tuple[Tensor, Tensor]:
@@ -136,11 +152,13 @@ def measure(boxes: Boxes, priors: Tensor, class_names: list[str], resolution: in
                     threshold)
 
 
-def short_report(coverage: Coverage) -> list[str]:
-    """A line for all boxes and one per class: what train_ssd.py logs at start-up."""
+def short_report(coverage: Coverage, total: int | None = None) -> list[str]:
+    """A line for all boxes and one per class: what train_ssd.py logs at start-up (`total`: the boxes of
+    the dataset when the coverage measured a sample of them)."""
     count, share, positives = coverage.summary()
-    lines = [f"prior coverage at {coverage.resolution}x{coverage.resolution}: {share:.0%} of {count} boxes have "
-             f"a prior at IoU >= {coverage.threshold:g}, {positives:.1f} positive priors per box"]
+    sample = f" (whole images sampled from {total})" if total and total > count else ""
+    lines = [f"prior coverage at {coverage.resolution}x{coverage.resolution}: {share:.0%} of {count} boxes{sample} "
+             f"have a prior at IoU >= {coverage.threshold:g}, {positives:.1f} positive priors per box"]
     lines += [f"  {name}: {share:.0%} of {count} boxes covered, {positives:.1f} positives per box"
               for name, count, share, positives in coverage.by_class()]
     return lines
@@ -214,6 +232,8 @@ def main(argv=None) -> int:
     parser.add_argument("--net", default="mb1-ssd")
     parser.add_argument("--resolution", type=int, default=None, help="input size (default: the net's)")
     parser.add_argument("--mb2-width-mult", type=float, default=1.0)
+    parser.add_argument("--max-boxes", type=int, default=None, metavar="N",
+                        help="measure whole images sampled up to N boxes (default: all; COCO's take minutes)")
     args = parser.parse_args(argv)
     return run_main(parser.prog, lambda: _report(args), (OptionError, DatasetError, ValueError))
 
@@ -223,11 +243,13 @@ def _report(args) -> int:
 
     dataset = open_datasets(args.data, args.split, args.dataset_type)
     net = create_net(args.net, len(dataset.class_names), args.resolution, width_mult=args.mb2_width_mult)
-    boxes = dataset_boxes(dataset)
-    if len(boxes) == 0:
+    every = dataset_boxes(dataset)
+    if len(every) == 0:
         raise ValueError(f"{args.data[0]}: no boxes in the {args.split} split")
+    boxes = sample_images(every, args.max_boxes or len(every))
     coverage = measure(boxes, net.priors, dataset.class_names, net.resolution)
-    print(f"{args.net} at {net.resolution}x{net.resolution}, the net's priors:")
+    sampled = f" ({len(boxes)} boxes of whole images sampled from {len(every)})" if len(boxes) < len(every) else ""
+    print(f"{args.net} at {net.resolution}x{net.resolution}, the net's priors{sampled}:")
     print("\n".join(full_report(coverage)))
     can_fit = hasattr(net, "specs")  # torchvision's nets keep torchvision's boxes
     warning = uncovered_warning(coverage, finest_stride(net), suggest_fit=can_fit)

@@ -25,8 +25,9 @@ from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import saved_priors
 from vision.ssd.weights import read_checkpoint
 from vision.utils.fileio import atomic_write_json, atomic_write_text
+from vision.training import best
 from vision.training import checkpoint as ckpt
-from vision.training import distributed
+from vision.training import distributed, recipes
 from vision.training import ema as weight_average
 from vision.training.distributed import Group
 from vision.training.data import (build_datasets, release_free_memory, start_epoch, start_workers, train_loader,
@@ -76,6 +77,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
            held: contextlib.ExitStack) -> None:
     _setup_logging(args.log_level if group.is_main else "warning")
     resume = _resume_state(args, given, Path(args.model_dir))
+    recipe = recipes.apply(args, given, resume)  # logged below, once train.log is open
     if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
         raise OptionError(f"--resume {args.resume}: no training checkpoint to take the data from; give it with "
                           f"--datasets PATH")
@@ -107,9 +109,9 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
                               args.freeze_base_net, args.freeze_net)
     optimizer = build_optimizer(args.optimizer, groups, args.lr, args.momentum, args.weight_decay)
     loss_fn = MultiboxLoss(neg_pos_ratio=3, negatives_per_empty_image=args.negatives_per_empty_image)
-    state = {"epoch": 0, "samples_in_epoch": 0, "global_step": 0, "skipped_steps": 0,
-             "best_metric": math.inf}
-    if resume and "optimizer" in resume:
+    state = {"epoch": 0, "samples_in_epoch": 0, "global_step": 0, "skipped_steps": 0}
+    resumed = resume and "optimizer" in resume
+    if resumed:
         fresh = [dict(group) for group in optimizer.param_groups]
         optimizer.load_state_dict(resume["optimizer"])
         _override_hyperparameters(optimizer, fresh, given)
@@ -117,6 +119,10 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
             precision.scaler.load_state_dict(resume["scaler"])
         state.update({key: resume[key] for key in state})
         _set_rng_state(resume["rng"])
+    tracking, follows = best.start(best.metric_name(args.validation_mean_ap), resume if resumed else None)
+    state.update(tracking)
+    for line in filter(None, (recipe, follows)):
+        log.info("%s", line)
 
     val_batches = validation_loader(val_set, args, group)
     accumulate = args.accumulate_grad_batches
@@ -297,29 +303,39 @@ def _weights(context: dict):
 
 
 def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, state: dict) -> None:
-    args, net = context["args"], _weights(context)
+    args, net, group = context["args"], _weights(context), context["group"]
     release_free_memory()  # before the validation workers fork
-    val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], context["group"])
+    val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], group)
     state["val_loss"] = val_loss
     if not math.isfinite(val_loss):  # the weights may be finite (up to 1e21, say) and their outputs not
         _exit_diverged(context, f"the validation loss after epoch {epoch} is {val_loss}")
     _exit_if_weights_not_finite(context, f"after epoch {epoch}")
-    if not context["group"].is_main:
+    if group.is_main:
+        context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
+        log.info("epoch %d: validation loss %.4f", epoch, val_loss)
+    metric = state["best_metric_name"]
+    value = _validation_ap50(context, val_set, state["global_step"]) if metric == best.AP50 else val_loss
+    new_best = best.improves(metric, value, state["best_metric"])
+    if new_best:  # on every rank: their states stay the same
+        state["best_metric"] = value
+    if not group.is_main:
         return
-    context["writer"].add_scalar("validation/loss", val_loss, state["global_step"])
-    log.info("epoch %d: validation loss %.4f", epoch, val_loss)
-    if args.validation_mean_ap:
-        _log_mean_ap(context, val_set, state["global_step"])
-    if val_loss < state["best_metric"]:
-        state["best_metric"] = val_loss
+    if new_best:
         ckpt.atomic_save(_checkpoint(context, state), context["model_dir"] / ckpt.BEST)
+        log.info("new best validation %s %.4f (epoch %d): %s", metric, value, epoch, ckpt.BEST)
     name = ckpt.epoch_file_name(args.net, epoch, round(val_loss, 4))
     ckpt.atomic_save(ckpt.epoch_file_content(net, args, context["class_names"]), context["model_dir"] / name)
     ckpt.prune_epoch_files(context["model_dir"], args.keep_checkpoints)
 
 
-def _log_mean_ap(context: dict, val_set, step: int) -> None:
-    """COCO AP / AP50 and VOC mAP of the net on the validation set (rank 0 computes it alone)."""
+def _validation_ap50(context: dict, val_set, step: int) -> float:
+    """The validation COCO AP50, which rank 0 computes alone (and logs), on every rank."""
+    ap50 = _log_mean_ap(context, val_set, step) if context["group"].is_main else 0.0
+    return distributed.sum_across([ap50], context["group"], context["device"])[0]
+
+
+def _log_mean_ap(context: dict, val_set, step: int) -> float:
+    """COCO AP / AP50 and VOC mAP of the net on the validation set, logged; returns the AP50."""
     from vision.evaluation import evaluate_model  # here: it loads matplotlib (23 MB), which most runs never use
 
     args = context["args"]
@@ -328,6 +344,7 @@ def _log_mean_ap(context: dict, val_set, step: int) -> None:
     log.info("validation COCO AP %.4f, AP50 %.4f; VOC mAP %.4f", coco["AP"], coco["AP50"], voc["mAP"])
     for name, value in [("coco_AP", coco["AP"]), ("coco_AP50", coco["AP50"]), ("voc_mAP", voc["mAP"])]:
         context["writer"].add_scalar(f"validation/{name}", value, step)
+    return coco["AP50"]
 
 
 def _save(context: dict, state: dict) -> None:

@@ -7,11 +7,12 @@ import os
 import torch
 
 from vision.ssd import create_net, has_fitted_priors, set_priors
-from vision.ssd.coverage import dataset_boxes, finest_stride, measure, short_report, uncovered_warning
+from vision.ssd.coverage import (START_UP_BOXES, dataset_boxes, finest_stride, measure, sample_images,
+                                 short_report, uncovered_warning)
 from vision.ssd.prior_fit import fit_specs
 from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
-from vision.ssd.weights import load_imagenet_base_net, load_weights
+from vision.ssd.weights import load_content, load_imagenet_base_net, load_weights, read_weights
 from vision.training.options import PRETRAINED_MB1_FILE, PRETRAINED_MB1_URL
 
 log = logging.getLogger("train_ssd")
@@ -26,7 +27,10 @@ def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -
         return net, resume.get("pretrained", True)
     source = resume["plain"] if resume else _pretrained_ssd(args)
     if source:
-        log.info(load_weights(net, source))
+        content = read_weights(source, net.net_name)
+        log.info(load_content(net, content, source))
+        if not resume and not args.fit_priors:
+            _take_fitted_priors(net, content, source)
         return net, True
     if args.base_net:
         log.info(load_weights(net, args.base_net))
@@ -36,6 +40,24 @@ def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -
         return net, True
     log.info("training %s from scratch", args.net)
     return net, False
+
+
+def _take_fitted_priors(net: SSD, content: dict, path: str) -> None:
+    """Fine-tuning from a checkpoint whose priors were fitted starts from those priors: its heads learned
+    to predict offsets from them (--fit-priors fits new ones to this data instead)."""
+    if not hasattr(net, "own_specs") or not content.get("prior_specs"):
+        return
+    specs = specs_from_saved(content["prior_specs"])
+    if specs == net.specs:
+        return
+    saved_at = content.get("resolution")
+    if saved_at not in (None, net.resolution):
+        log.warning("%s: its priors were fitted at %sx%s: training at %dx%d with the net's own (--fit-priors "
+                    "fits new ones)", path, saved_at, saved_at, net.resolution, net.resolution)
+        return
+    set_priors(net, specs)  # the same resolution and net: the same feature maps
+    log.info("priors of %s (fitted to its training boxes): min sizes %s", path,
+             [round(spec.min_size, 1) for spec in specs])
 
 
 def _pretrained_ssd(args: argparse.Namespace) -> str | None:
@@ -63,14 +85,15 @@ def fit_and_report_priors(net: SSD, args: argparse.Namespace, train_set, resume:
     boxes = dataset_boxes(train_set)
     if len(boxes) == 0:
         return
+    sample = sample_images(boxes, START_UP_BOXES)
     if args.fit_priors and not (resume and resume.get("prior_specs")):
-        own = measure(boxes, net.priors, class_names, args.resolution)
+        own = measure(sample, net.priors, class_names, args.resolution)
         set_priors(net, fit_specs(net.specs, boxes.boxes, args.resolution))
         log.info("fitted priors: min sizes %s, max sizes %s (the net's own cover %.0f%% of the boxes)",
                  [round(spec.min_size, 1) for spec in net.specs], [round(spec.max_size, 1) for spec in net.specs],
                  100 * own.summary()[1])
-    coverage = measure(boxes, net.priors, class_names, args.resolution)
-    for line in short_report(coverage):
+    coverage = measure(sample, net.priors, class_names, args.resolution)
+    for line in short_report(coverage, len(boxes)):
         log.info("%s", line)
     can_fit = hasattr(net, "own_specs") and not has_fitted_priors(net)  # not torchvision's nets, not twice
     warning = uncovered_warning(coverage, finest_stride(net), suggest_fit=can_fit)

@@ -8,11 +8,13 @@ from vision.ssd import NET_NAMES
 from vision.ssd.nets import NETS
 from vision.ssd.weights import TORCHVISION
 from vision.training.ema import WARMUP_UPDATES
+from vision.training.recipes import help_epilog
 from vision.transforms import AUGMENTATIONS
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
 PRETRAINED_MB1_FILE = "mobilenet-v1-ssd-mp-0_675.pth"
 PRETRAINED_BASE_NET_LR = 0.001
+BY_NET = "(default: %(default)s; from scratch, the net's recipe: see below)"
 
 
 def _add(parser, *names, **kwargs):
@@ -24,7 +26,7 @@ def _add(parser, *names, **kwargs):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog=help_epilog(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     _add(data, "--dataset-type", choices=DATASET_TYPES, default=None,
          help="layout of the datasets; found from the files on disk when left out")
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(data, "--balance-data", action="store_true", help="resample Open Images data to even out classes")
     _add(data, "--data-augmentation", choices=list(AUGMENTATIONS), default="ssd",
          help="ssd: photometric distortion, zoom out, crop, flip (the earlier tools'); ssdlite: crop and "
-              "flip; hflip: flip only")
+              "flip; hflip: flip only " + BY_NET)
     _add(data, "--skip-empty-images", action="store_true", help="leave out images without boxes")
 
     model = parser.add_argument_group("model")
@@ -59,17 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add(model, "--freeze-net", action="store_true", help="train the heads only")
 
     optim = parser.add_argument_group("optimization")
-    _add(optim, "--batch-size", type=int, default=4)
+    _add(optim, "--batch-size", type=int, default=4, help=BY_NET)
     _add(optim, "--accumulate-grad-batches", type=int, default=1, metavar="N",
          help="one optimizer step on the summed gradients of N batches: the effective batch of N x "
               "--batch-size in the memory of one (e.g. on a Jetson Nano; batch norm sees --batch-size "
               "images). Steps, the schedule and --max-steps-per-epoch count optimizer steps")
     _add(optim, "--epochs", "--num-epochs", type=int, default=30)
     _add(optim, "--workers", "--num-workers", type=int, default=2, help="data loading processes")
-    _add(optim, "--optimizer", choices=["sgd", "adamw"], default="sgd")
-    _add(optim, "--lr", "--learning-rate", type=float, default=0.01)
+    _add(optim, "--optimizer", choices=["sgd", "adamw"], default="sgd", help=BY_NET)
+    _add(optim, "--lr", "--learning-rate", type=float, default=0.01, help=BY_NET)
     _add(optim, "--momentum", type=float, default=0.9)
-    _add(optim, "--weight-decay", type=float, default=5e-4)
+    _add(optim, "--weight-decay", type=float, default=5e-4, help=BY_NET)
     _add(optim, "--base-net-lr", type=float, default=None,
          help=f"base net learning rate: {PRETRAINED_BASE_NET_LR} when starting from pretrained weights, "
               f"else --lr")
@@ -78,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(optim, "--t-max", type=float, default=None, help="cosine period in epochs (default --epochs)")
     _add(optim, "--milestones", default="80,100", help="multi-step epochs, comma-separated")
     _add(optim, "--gamma", type=float, default=0.1, help="multi-step decay")
-    _add(optim, "--warmup-epochs", type=float, default=0.0)
+    _add(optim, "--warmup-epochs", type=float, default=0.0, help=BY_NET)
     _add(optim, "--ema", action=argparse.BooleanOptionalAction, default=False,
          help="keep an exponential moving average of the weights (BatchNorm statistics included), updated "
               "after each optimizer step, and validate, choose checkpoint-best and save the model as that "
@@ -109,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(run, "--keep-checkpoints", type=int, default=None, metavar="K",
          help="keep only the K newest per-epoch files (default: all)")
     _add(run, "--validation-epochs", type=int, default=1, help="validate every N epochs")
-    _add(run, "--validation-mean-ap", action="store_true", help="also compute mAP at validation")
+    _add(run, "--validation-mean-ap", action="store_true",
+         help="also compute mAP at validation; checkpoint-best.pth then keeps the highest AP50, not the lowest loss")
     _add(run, "--debug-steps", type=int, default=10, help="log every N steps")
     _add(run, "--log-level", default="info", choices=["debug", "info", "warning", "error"])
     _add(run, "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")

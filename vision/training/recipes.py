@@ -1,0 +1,71 @@
+"""train_ssd.py's defaults per net when it trains from scratch: the recipe of each net the earlier tools did
+not have. The earlier tools' nets have none, so that their users' commands keep their meaning; fine-tuning
+from weights (--pretrained-ssd, --base-net, --weights-backbone) keeps the options' defaults too. Flags given
+on the command line win over the recipe, and a resumed run keeps the values of the run it continues."""
+import argparse
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Values of train_ssd.py's options, under their argparse names."""
+    optimizer: str
+    lr: float
+    weight_decay: float
+    warmup_epochs: float
+    batch_size: int
+    data_augmentation: str
+
+    def describe(self) -> str:
+        return (f"{self.optimizer} lr {self.lr:g}, weight decay {self.weight_decay:g}, warm-up "
+                f"{self.warmup_epochs:g} epochs, batch {self.batch_size}, {self.data_augmentation}")
+
+
+# The demo's recipe (make demo, mb3-small-ssd-lite on the built-in dataset): flips only, since a short run
+# learns fastest without crops or zoom out; batches of 8 at a high AdamW rate with a short warm-up reach in
+# 4 epochs what batches of 16 reached in 8. To be replaced per net by what bench/accuracy.py measures.
+_DEMO = Recipe(optimizer="adamw", lr=0.006, weight_decay=0.05, warmup_epochs=0.3, batch_size=8,
+               data_augmentation="hflip")
+
+FROM_SCRATCH: dict[str, Recipe] = {
+    "mb3-large-ssd-lite": _DEMO,
+    "mb3-small-ssd-lite": _DEMO,
+    "ssdlite320-mb3-large": _DEMO,
+    "ssd300-vgg16": _DEMO,
+}
+OPTIONS = [field.name for field in fields(Recipe)]  # the options whose default depends on the net
+
+
+def from_scratch(args: argparse.Namespace) -> bool:
+    """Whether the run starts without weights (the recipe nets have no default weights to download)."""
+    return not (args.pretrained_ssd or args.base_net or args.weights_backbone)
+
+
+def apply(args: argparse.Namespace, given: set[str], resume: dict | None) -> str | None:
+    """Set the net's from-scratch recipe on `args` for the options not in `given`; the line to log that says
+    which recipe the run uses (None: the net has none, or the run is resumed). Not on resume: a resumed
+    checkpoint's arguments are those of its run, and a plain weights file is fine-tuning."""
+    recipe = FROM_SCRATCH.get(args.net)
+    if recipe is None or (resume and "args" in resume):
+        return None
+    if resume or not from_scratch(args):
+        return (f"recipe: the options' defaults, for fine-tuning {args.net} from weights (its from-scratch "
+                f"recipe is for training without them)")
+    overridden = []
+    for name in OPTIONS:
+        if name not in given:
+            setattr(args, name, getattr(recipe, name))
+        elif getattr(args, name) != getattr(recipe, name):
+            overridden.append(f"--{name.replace('_', '-')} given: {getattr(args, name)}")
+    return "; ".join([f"recipe: from-scratch for {args.net} ({recipe.describe()})", *overridden])
+
+
+def help_epilog() -> str:
+    """The recipes, for train_ssd.py --help."""
+    flags = ", ".join(f"--{name.replace('_', '-')}" for name in OPTIONS)
+    nets_of = {}
+    for net, recipe in FROM_SCRATCH.items():
+        nets_of.setdefault(recipe, []).append(net)
+    nets = "; ".join(f"{', '.join(names)}: {recipe.describe()}" for recipe, names in nets_of.items())
+    return (f"From scratch (no --pretrained-ssd, --base-net or --weights-backbone), these nets default to "
+            f"their recipe for {flags} (flags given win): {nets}.")
