@@ -12,9 +12,11 @@ from torch.optim.swa_utils import AveragedModel
 log = logging.getLogger("train_ssd")
 
 # YOLO's warm-up of the decay: d = decay * (1 - exp(-updates / WARMUP_UPDATES)). Early on, when the
-# weights move fast and a run of a few hundred steps has few of them, the average follows the weights
-# closely; after a few hundred updates it averages over about 1 / (1 - decay) of them.
-WARMUP_UPDATES = 100
+# weights move fast, the average follows them; from about 100 updates on it averages over about
+# 1 / (1 - decay) of them. On raccoon from scratch (240 steps), decay 0.99 with 20 here raised the last
+# checkpoint's AP50 by 0.12 over the trained weights; 0.999 with 100 here (a window of ~11 steps at the
+# end) changed nothing.
+WARMUP_UPDATES = 20
 
 
 class WeightAverage:

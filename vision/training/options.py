@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
               "after each optimizer step, and validate, choose checkpoint-best and save the model as that "
               "average (eval_ssd.py, onnx_export.py and --pretrained-ssd load it); checkpoints keep the "
               "trained weights too, for --resume")
-    _add(optim, "--ema-decay", type=float, default=0.999,
-         help=f"the average's decay, warmed up as in YOLO: decay * (1 - exp(-updates / {WARMUP_UPDATES})), so "
-              f"that it follows the weights closely in the first few hundred steps")
+    _add(optim, "--ema-decay", type=float, default=0.99,
+         help=f"the average's decay, warmed up as in YOLO: decay * (1 - exp(-updates / {WARMUP_UPDATES})); "
+              f"from about 100 steps on the average spans about 1 / (1 - decay) steps (a longer run may "
+              f"want a higher decay)")
     _add(optim, "--negatives-per-empty-image", type=int, default=8,
          help="hard negatives an image without boxes adds to the loss (0: none, as the earlier tools)")
 
