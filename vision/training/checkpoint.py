@@ -6,7 +6,9 @@ per feature map, vision/ssd/priors.specs_to_saved; fitted ones with --fit-priors
 "samples_in_epoch" (images of the next epoch already trained on, after an interruption), "global_step"
 (optimizer steps, skipped ones included), "skipped_steps", "optimizer", "scaler", "best_metric" (the best
 validation value so far of "best_metric_name": "AP50" or "loss", see vision/training/best.py),
-"val_loss", "rng", "args", "pretrained" and "format_version".
+"val_loss", "rng", "args", "pretrained" and "format_version". With --ema, "model" holds the average of
+the weights (what validation, eval and export use) and two more keys hold what --resume continues:
+"raw_model" (the weights being trained) and "ema_updates" (the average's update count).
 """
 import contextlib
 import fcntl

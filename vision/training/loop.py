@@ -28,6 +28,7 @@ from vision.utils.fileio import atomic_write_json, atomic_write_text
 from vision.training import best
 from vision.training import checkpoint as ckpt
 from vision.training import distributed, recipes
+from vision.training import ema as weight_average
 from vision.training.distributed import Group
 from vision.training.data import (build_datasets, release_free_memory, start_epoch, start_workers, train_loader,
                                   validation_loader)
@@ -101,6 +102,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
     precision = choose_precision(device, args.amp, args.amp_dtype, args.channels_last)
     if precision.channels_last:
         net.to(memory_format=torch.channels_last)
+    average = weight_average.start(args, net, resume)  # a copy of the net as it is now laid out
     model = distributed.wrap(torch.compile(net) if args.compile else net, group, device)
     base_net_lr = args.base_net_lr or (PRETRAINED_BASE_NET_LR if pretrained else args.lr)
     groups = parameter_groups(net, args.lr, base_net_lr, args.extra_layers_lr or args.lr,
@@ -140,7 +142,7 @@ def _train(args: argparse.Namespace, given: set[str], group: Group, device: torc
         context = dict(args=args, net=net, model=model, precision=precision, optimizer=optimizer,
                        loss_fn=loss_fn, writer=writer, class_names=class_names, model_dir=model_dir,
                        stop=stop, steps_per_epoch=steps_per_epoch, group=group, device=device,
-                       pretrained=pretrained, min_images=min_images)
+                       pretrained=pretrained, min_images=min_images, average=average)
         _train_epochs(context, train_batches, val_batches, val_set, state)
     log.info("done: %d epochs; checkpoints in %s", args.epochs, model_dir)
 
@@ -217,6 +219,8 @@ def _train_epoch(context: dict, loader: DataLoader, epoch: int, state: dict) -> 
         nonfinite_in_a_row = 0 if result.finite else nonfinite_in_a_row + 1
         state["skipped_steps"] += not result.taken
         if result.taken:
+            if context["average"]:
+                context["average"].update(net)  # the same on every rank: their weights are the same
             totals[0] += result.regression_loss
             totals[1] += result.classification_loss
             totals[2] += 1
@@ -293,8 +297,13 @@ def validation_loss(net, loss_fn, loader: DataLoader, precision: Precision = Pre
     return total / max(batches, 1)
 
 
+def _weights(context: dict):
+    """The net the run validates and saves as its model: the average with --ema, else the one trained."""
+    return context["average"].module if context["average"] else context["net"]
+
+
 def _validate_and_save(context: dict, loader: DataLoader, val_set, epoch: int, state: dict) -> None:
-    args, net, group = context["args"], context["net"], context["group"]
+    args, net, group = context["args"], _weights(context), context["group"]
     release_free_memory()  # before the validation workers fork
     val_loss = validation_loss(net, context["loss_fn"], loader, context["precision"], group)
     state["val_loss"] = val_loss
@@ -330,7 +339,7 @@ def _log_mean_ap(context: dict, val_set, step: int) -> float:
     from vision.evaluation import evaluate_model  # here: it loads matplotlib (23 MB), which most runs never use
 
     args = context["args"]
-    metrics = evaluate_model(context["net"], val_set, args.batch_size, workers=args.workers)
+    metrics = evaluate_model(_weights(context), val_set, args.batch_size, workers=args.workers)
     coco, voc = metrics["coco"], metrics["voc"]
     log.info("validation COCO AP %.4f, AP50 %.4f; VOC mAP %.4f", coco["AP"], coco["AP50"], voc["mAP"])
     for name, value in [("coco_AP", coco["AP"]), ("coco_AP50", coco["AP50"]), ("voc_mAP", voc["mAP"])]:
@@ -366,10 +375,11 @@ def _exit_diverged(context: dict, why: str) -> None:
 
 
 def _checkpoint(context: dict, state: dict) -> dict:
-    args, net = context["args"], context["net"]
+    args, net, average = context["args"], _weights(context), context["average"]
+    trained = {"raw_model": context["net"].state_dict(), "ema_updates": average.updates} if average else {}
     return {
         "format_version": ckpt.FORMAT_VERSION,
-        "model": net.state_dict(),
+        "model": net.state_dict(), **trained,
         "net": args.net, "num_classes": net.num_classes, "labels": context["class_names"],
         "resolution": args.resolution, "width_mult": args.mb2_width_mult,
         "prior_specs": saved_priors(net),

@@ -23,7 +23,7 @@ def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -
     specs = specs_from_saved(resume["prior_specs"]) if resume and resume.get("prior_specs") else None
     net = create_net(args.net, num_classes, args.resolution, width_mult=args.mb2_width_mult, specs=specs)
     if resume and "model" in resume:
-        net.load_state_dict(resume["model"])
+        net.load_state_dict(resume.get("raw_model", resume["model"]))  # with --ema "model" is the average
         return net, resume.get("pretrained", True)
     source = resume["plain"] if resume else _pretrained_ssd(args)
     if source:

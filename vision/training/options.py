@@ -7,6 +7,7 @@ from vision.datasets.layout import DATASET_TYPES
 from vision.ssd import NET_NAMES
 from vision.ssd.nets import NETS
 from vision.ssd.weights import TORCHVISION
+from vision.training.ema import WARMUP_UPDATES
 from vision.training.recipes import help_epilog
 from vision.transforms import AUGMENTATIONS
 
@@ -80,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add(optim, "--milestones", default="80,100", help="multi-step epochs, comma-separated")
     _add(optim, "--gamma", type=float, default=0.1, help="multi-step decay")
     _add(optim, "--warmup-epochs", type=float, default=0.0, help=BY_NET)
+    _add(optim, "--ema", action=argparse.BooleanOptionalAction, default=False,
+         help="keep an exponential moving average of the weights (BatchNorm statistics included), updated "
+              "after each optimizer step, and validate, choose checkpoint-best and save the model as that "
+              "average (eval_ssd.py, onnx_export.py and --pretrained-ssd load it); checkpoints keep the "
+              "trained weights too, for --resume")
+    _add(optim, "--ema-decay", type=float, default=0.99,
+         help=f"the average's decay, warmed up as in YOLO: decay * (1 - exp(-updates / {WARMUP_UPDATES})); "
+              f"from about 100 steps on the average spans about 1 / (1 - decay) steps (a longer run may "
+              f"want a higher decay)")
     _add(optim, "--negatives-per-empty-image", type=int, default=8,
          help="hard negatives an image without boxes adds to the loss (0: none, as the earlier tools)")
 
@@ -149,6 +159,8 @@ def check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise OptionError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if not 0 < args.ema_decay < 1:
+        raise OptionError(f"--ema-decay must be between 0 and 1, got {args.ema_decay}")
     try:
         args.milestones = [int(value) for value in str(args.milestones).split(",") if value.strip()]
     except ValueError:
