@@ -16,25 +16,27 @@ class Recipe:
     batch_size: int
     data_augmentation: str
     fit_priors: bool
+    ema: bool
 
     def describe(self) -> str:
-        priors = ", fitted priors" if self.fit_priors else ""
+        extras = (", fitted priors" if self.fit_priors else "") + (", EMA" if self.ema else "")
         return (f"{self.optimizer} lr {self.lr:g}, weight decay {self.weight_decay:g}, warm-up "
-                f"{self.warmup_epochs:g} epochs, batch {self.batch_size}, {self.data_augmentation}{priors}")
+                f"{self.warmup_epochs:g} epochs, batch {self.batch_size}, {self.data_augmentation}{extras}")
 
 
 # MobileNetV3 SSDLite from scratch, measured by bench/accuracy.py on real data (raccoon) and small objects:
 # flips only and batches of 8 at a high AdamW rate with a short warm-up (a run of minutes learns fastest
 # without crops or zoom out); fitted priors cover the small objects the net's own miss (twice the AP on
-# objects of 12-48 px) and keep the net's own where those already cover the boxes.
+# objects of 12-48 px) and keep the net's own where those already cover the boxes; the weight average
+# (--ema) raised raccoon's AP50 after 12 epochs from 0.556 to 0.676.
 _MOBILE = Recipe(optimizer="adamw", lr=0.006, weight_decay=0.05, warmup_epochs=0.3, batch_size=8,
-                 data_augmentation="hflip", fit_priors=True)
+                 data_augmentation="hflip", fit_priors=True, ema=True)
 # torchvision's nets keep torchvision's default boxes.
 _MOBILE_TORCHVISION_BOXES = replace(_MOBILE, fit_priors=False)
 # VGG16 has no batch norm: torchvision's reference recipe for SSD300 (SGD 0.002, weight decay 5e-4, SSD
 # augmentation, a warm-up of about an epoch). Not measured here: VGG16 from scratch takes hours on a CPU.
 _VGG = Recipe(optimizer="sgd", lr=0.002, weight_decay=5e-4, warmup_epochs=1.0, batch_size=8,
-              data_augmentation="ssd", fit_priors=False)
+              data_augmentation="ssd", fit_priors=False, ema=False)
 
 FROM_SCRATCH: dict[str, Recipe] = {
     "mb3-large-ssd-lite": _MOBILE,
