@@ -1,9 +1,12 @@
 """MobileNet V1 feature extractor, laid out as the earlier tools' `MobileNetV1(...).model`."""
 from torch import nn
 
+from vision.nn.recompute import RecomputedConvBN
+
 
 def _conv_bn(inp: int, oup: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
+    # Recomputed in training: a convolution of the 3 image channels is cheap next to its output's size.
+    return RecomputedConvBN(
         nn.Conv2d(inp, oup, 3, stride, 1, bias=False),
         nn.BatchNorm2d(oup),
         nn.ReLU(inplace=True),
@@ -11,7 +14,9 @@ def _conv_bn(inp: int, oup: int, stride: int) -> nn.Sequential:
 
 
 def _conv_dw(inp: int, oup: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
+    # The depthwise convolution is recomputed in training (see RecomputedConvBN); the pointwise one,
+    # where most of the work is, is not.
+    return RecomputedConvBN(
         nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False),
         nn.BatchNorm2d(inp),
         nn.ReLU(inplace=True),
