@@ -54,10 +54,10 @@ def saved_args(model_dir) -> dict:
 
 def test_the_recipe_is_described_in_one_line():
     recipe = Recipe(optimizer="adamw", lr=0.006, weight_decay=0.05, warmup_epochs=0.3, batch_size=8,
-                    data_augmentation="hflip", fit_priors=True, ema=True)
+                    data_augmentation="hflip", fit_priors=True)
     assert recipe.describe() == ("adamw lr 0.006, weight decay 0.05, warm-up 0.3 epochs, batch 8, hflip, "
-                                 "fitted priors, EMA")
-    assert replace(recipe, fit_priors=False, ema=False).describe().endswith("batch 8, hflip")
+                                 "fitted priors")
+    assert replace(recipe, fit_priors=False).describe().endswith("batch 8, hflip")
 
 
 def test_an_mb3_net_from_scratch_trains_with_its_recipe(shapes, tmp_path, built):
@@ -67,7 +67,7 @@ def test_an_mb3_net_from_scratch_trains_with_its_recipe(shapes, tmp_path, built)
     args = saved_args(tmp_path)
     assert (args["warmup_epochs"], args["data_augmentation"]) == (RECIPE.warmup_epochs, RECIPE.data_augmentation)
     assert args["fit_priors"] is RECIPE.fit_priors is True
-    assert args["ema"] is RECIPE.ema
+    assert args["ema"] is False  # no recipe keeps the weight average
     assert "fitted priors: min sizes" in (tmp_path / "train.log").read_text()
     assert f"recipe: from-scratch for {NET} ({RECIPE.describe()})\n" in (tmp_path / "train.log").read_text()
 

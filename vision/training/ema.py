@@ -15,7 +15,8 @@ log = logging.getLogger("train_ssd")
 # weights move fast, the average follows them; from about 100 updates on it averages over about
 # 1 / (1 - decay) of them. On raccoon from scratch (240 steps), decay 0.99 with 20 here raised the last
 # checkpoint's AP50 by 0.12 over the trained weights; 0.999 with 100 here (a window of ~11 steps at the
-# end) changed nothing.
+# end) changed nothing. On 12-48 px objects after 400 steps it gave AP50 0 (the averaged batch-norm
+# statistics trail fast-moving weights), so no recipe turns it on (vision/training/recipes.py).
 WARMUP_UPDATES = 20
 
 

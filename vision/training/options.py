@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
          help="keep an exponential moving average of the weights (BatchNorm statistics included), updated "
               "after each optimizer step, and validate, choose checkpoint-best and save the model as that "
               "average (eval_ssd.py, onnx_export.py and --pretrained-ssd load it); checkpoints keep the "
-              "trained weights too, for --resume) " + BY_NET)
+              "trained weights too, for --resume)")
     _add(optim, "--ema-decay", type=float, default=0.99,
          help=f"the average's decay, warmed up as in YOLO: decay * (1 - exp(-updates / {WARMUP_UPDATES})); "
               f"from about 100 steps on the average spans about 1 / (1 - decay) steps (a longer run may "

@@ -16,12 +16,11 @@ class Recipe:
     batch_size: int
     data_augmentation: str
     fit_priors: bool
-    ema: bool
 
     def describe(self) -> str:
-        extras = (", fitted priors" if self.fit_priors else "") + (", EMA" if self.ema else "")
+        priors = ", fitted priors" if self.fit_priors else ""
         return (f"{self.optimizer} lr {self.lr:g}, weight decay {self.weight_decay:g}, warm-up "
-                f"{self.warmup_epochs:g} epochs, batch {self.batch_size}, {self.data_augmentation}{extras}")
+                f"{self.warmup_epochs:g} epochs, batch {self.batch_size}, {self.data_augmentation}{priors}")
 
 
 # MobileNetV3 SSDLite from scratch, measured by bench/accuracy.py on real data (raccoon) and small objects:
@@ -32,13 +31,13 @@ class Recipe:
 # but on the small objects after 4 epochs it gave AP50 0 (0.403 without): its averaged batch-norm
 # statistics trail weights that move this fast.
 _MOBILE = Recipe(optimizer="adamw", lr=0.006, weight_decay=0.05, warmup_epochs=0.3, batch_size=8,
-                 data_augmentation="hflip", fit_priors=True, ema=False)
+                 data_augmentation="hflip", fit_priors=True)
 # torchvision's nets keep torchvision's default boxes.
 _MOBILE_TORCHVISION_BOXES = replace(_MOBILE, fit_priors=False)
 # VGG16 has no batch norm: torchvision's reference recipe for SSD300 (SGD 0.002, weight decay 5e-4, SSD
 # augmentation, a warm-up of about an epoch). Not measured here: VGG16 from scratch takes hours on a CPU.
 _VGG = Recipe(optimizer="sgd", lr=0.002, weight_decay=5e-4, warmup_epochs=1.0, batch_size=8,
-              data_augmentation="ssd", fit_priors=False, ema=False)
+              data_augmentation="ssd", fit_priors=False)
 
 FROM_SCRATCH: dict[str, Recipe] = {
     "mb3-large-ssd-lite": _MOBILE,
