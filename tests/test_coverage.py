@@ -152,6 +152,10 @@ def test_the_command_line_measures_a_sample_when_asked(small_objects, capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert "boxes of whole images sampled from" in first
     assert int(first.split("(")[1].split()[0]) <= 10
+    with pytest.raises(SystemExit) as stopped:
+        coverage.main(["--data", str(small_objects.annotation_file.parents[1]), "--max-boxes", "0"])
+    assert stopped.value.code == 2
+    assert "--max-boxes must be positive, got 0" in capsys.readouterr().err
 
 
 def test_torchvision_nets_get_the_report_without_fitted_priors(small_objects, capsys):

@@ -235,6 +235,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-boxes", type=int, default=None, metavar="N",
                         help="measure whole images sampled up to N boxes (default: all; COCO's take minutes)")
     args = parser.parse_args(argv)
+    if args.max_boxes is not None and args.max_boxes <= 0:
+        parser.error(f"--max-boxes must be positive, got {args.max_boxes}")
     return run_main(parser.prog, lambda: _report(args), (OptionError, DatasetError, ValueError))
 
 
