@@ -31,7 +31,8 @@ import torch
 from numpy import random
 from torch.utils.data import DataLoader, Dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # a checkout, installed or not; tests/classic.py
 from classic import MatchPrior  # noqa: E402
 from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # noqa: E402
 from vision.datasets.images import DECODER  # noqa: E402

@@ -43,7 +43,8 @@ import torch
 from torch.utils.data import DataLoader
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # its neighbours and the checkout, run or imported (tests)
+# its neighbours, the checkout and tests/classic.py, run or imported (tests)
+sys.path[:0] = [str(BENCH), str(BENCH.parent), str(BENCH.parent / "tests")]
 from classic import MatchPrior, classic_multibox_loss  # noqa: E402
 from dataloader import ClassicCocoDataset, resize, subtract_means, to_percent_coords, to_tensor  # noqa: E402
 from train_step import (IOU_THRESHOLD, LEARNING_RATE, MOMENTUM, WEIGHT_DECAY, Clock, Variant,  # noqa: E402
