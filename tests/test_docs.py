@@ -64,3 +64,31 @@ def test_a_broken_link_is_found(tmp_path):
 
 def test_the_front_page_is_short():
     assert len((REPO / "README.md").read_text(encoding="utf-8").splitlines()) < 250
+
+
+def code_map(page: Path) -> set[str]:
+    """The paths under vision/ that the code map of docs/architecture.md names: its indented tree, one
+    name a line, two spaces a level; a folder listed without entries stands for all of its files."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    start = lines.index("    vision/")
+    names, trail = set(), []
+    for line in lines[start + 1:]:
+        if not line.startswith("      "):  # back at the top level: tests/, bench/
+            break
+        depth = (len(line) - len(line.lstrip())) // 2 - 3
+        if depth >= len(trail) + 1 or not line.strip():
+            continue  # a description's second line
+        trail[depth:] = [line.split()[0]]
+        names.add("vision/" + "".join(trail))
+    return names
+
+
+def test_the_code_map_names_every_module():
+    named = code_map(REPO / "docs" / "architecture.md")
+    whole_folders = {name for name in named if name.endswith("/")
+                     and not any(other != name and other.startswith(name) for other in named)}
+    modules = {path.relative_to(REPO).as_posix() for path in (REPO / "vision").rglob("*.py")
+               if path.name != "__init__.py"}
+    unnamed = {module for module in modules - named if not module.startswith(tuple(whole_folders))}
+    assert unnamed == set(), "files missing from docs/architecture.md's code map"
+    assert {name for name in named if not (REPO / name).exists()} == set(), "names of no file in the code map"
