@@ -3,9 +3,15 @@
 from pathlib import Path
 
 from . import PrepError
-from vision.utils.fileio import atomic_write_json
+from vision.utils.fileio import atomic_write_json, backup_once
+from vision.utils.jsonfile import JsonReadError, read_json
 
-from .fileio import backup_once, load_json
+
+def load_json(path: Path):
+    try:
+        return read_json(path)
+    except JsonReadError as error:
+        raise PrepError(f"{path}: {error}") from None
 
 
 def load_instances(path: Path, required=("images", "annotations", "categories")) -> dict:

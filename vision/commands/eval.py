@@ -4,12 +4,12 @@ Kept free of torch at import, so that mistakes in the options are reported at on
 """
 import logging
 import os
+import sys
 from pathlib import Path
 
 from vision.cli import OneLineParser, OptionError, boolean, fail, resolve_device, run_main
-
-from .coco_metrics import BACKENDS
-from .errors import EvaluationError
+from vision.evaluation.coco_metrics import BACKENDS
+from vision.evaluation.errors import EvaluationError
 
 PROG = "eval_ssd.py"
 TORCHVISION = "torchvision"  # --trained_model: torchvision's COCO weights (vision.ssd.weights.TORCHVISION)
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
 def _evaluate(args) -> int:
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)  # a wrong --output-dir fails before the slow part
     if args.detections:
-        from .scoring import run_on_detections  # here: it loads OpenCV and matplotlib
+        from vision.evaluation.scoring import run_on_detections  # here: it loads OpenCV and matplotlib
         lines = run_on_detections(args)
     else:
         lines = _run_on_model(args)
@@ -140,10 +140,14 @@ def _run_on_model(args) -> list[str]:
     from vision.datasets import DatasetError
     from vision.ssd.loading import ModelError
 
-    from .runner import run_on_model
+    from vision.evaluation.runner import run_on_model
     args.device = resolve_device(args.device, args.use_cuda)
     args.nms_method = "detectnet" if args.jetson else args.nms_method or "hard"
     try:
         return run_on_model(args)
     except (DatasetError, ModelError) as error:
         raise EvaluationError(str(error)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
