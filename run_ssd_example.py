@@ -138,10 +138,10 @@ def load_detector(args):
     """Something with .predict(rgb image) -> Detections, and the model's labels."""
     from vision.ssd.loading import ModelError, load_model, read_model_labels
     if not args.onnx:
-        from vision.ssd.predictor import Predictor
+        from vision.inference.pipeline import Predictor
         net, names = load_model(args.model, args.net, args.labels)
         return Predictor(net, score_threshold=args.threshold), names
-    from vision.export.onnx_detector import OnnxDetector
+    from vision.inference.pipeline import OnnxDetector
     names = read_model_labels(args.labels)
     detector = OnnxDetector(args.model, args.net, args.threshold)
     if detector.num_classes != len(names):

@@ -12,7 +12,7 @@ from bomb_images import truncated_png_bomb
 from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script, run_scripts,
                             save_checkpoint, write_labels)
 from vision.export.onnx_export import export_onnx, synthetic_image
-from vision.ssd.predictor import Detections
+from vision.inference.detections import Detections
 
 NET = "mb3-small-ssd-lite"
 DETECTION = re.compile(r"^  (apple|banana|orange): [01]\.\d\d at \(-?\d+, -?\d+, -?\d+, -?\d+\)$",
