@@ -84,8 +84,20 @@ def test_images_directory_and_video_are_annotated(runs, work, runtime):
     assert written == sorted([*(image.name for image in images), "clip.avi"])  # no temporary file left
 
 
+def printed_detections(stdout: str) -> list[tuple[str, float, list[int]]]:
+    """(class, score, box) of every printed detection, in order."""
+    return [(name, float(score), [int(value) for value in box.split(", ")])
+            for name, score, box in re.findall(r"^  (\S+): ([\d.]+) at \((.*)\)$", stdout, re.MULTILINE)]
+
+
 def test_onnx_finds_what_pytorch_finds(runs):
     assert object_counts(runs["onnx"].stdout) == object_counts(runs["pytorch"].stdout)
+    onnx, pytorch = printed_detections(runs["onnx"].stdout), printed_detections(runs["pytorch"].stdout)
+    assert [name for name, _, _ in onnx] == [name for name, _, _ in pytorch] and onnx
+    for (_, score, box), (_, expected_score, expected_box) in zip(onnx, pytorch):
+        # as printed: scores to 2 decimals, boxes to whole pixels (a value on a rounding edge may flip)
+        assert abs(score - expected_score) <= 0.0100001
+        assert all(abs(value - expected) <= 1 for value, expected in zip(box, expected_box))
 
 
 def test_one_image_goes_to_the_earlier_tools_output_name(work, monkeypatch, capsys):
