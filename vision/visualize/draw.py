@@ -1,10 +1,13 @@
 """Boxes drawn on images, in place, with OpenCV: detections with their class and score, ground truth,
 and dataset samples with their class names."""
 import colorsys
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch is not loaded here: run_ssd_example.py checks its inputs before torch loads
+    from torch import Tensor
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # BGR, one per label in turn: run_ssd_example.py's annotated images and videos
@@ -37,7 +40,8 @@ def draw_evaluated(image: np.ndarray, true_boxes, predicted: list[tuple[list[flo
     return canvas
 
 
-def draw_sample_boxes(tile: np.ndarray, boxes: Tensor, labels: Tensor, difficult: Tensor, class_names: list[str]) -> None:
+def draw_sample_boxes(tile: np.ndarray, boxes: "Tensor", labels: "Tensor", difficult: "Tensor",
+                      class_names: list[str]) -> None:
     """Boxes normalized to [0, 1] on an RGB tile, each with its class name on a patch of its colour;
     difficult ones grey."""
     height, width = tile.shape[:2]
