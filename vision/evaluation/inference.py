@@ -3,7 +3,6 @@ with a PyTorch net or an exported ONNX file; the resize runs in the loader's wor
 from typing import Iterator
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -33,7 +32,6 @@ class OnnxModel(onnx_model.OnnxModel):
             raise EvaluationError(str(error)) from None
 
 
-@torch.no_grad()
 def predict(dataset, pipeline: Pipeline, batch_size: int, workers: int = 0,
             progress: bool = True) -> Iterator[tuple[int, Detections]]:
     """(dataset position, detections in pixels) for every readable image, in dataset order."""

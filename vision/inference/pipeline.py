@@ -14,14 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vision.export.contract import ExportError
-from vision.ssd.nets import NETS
 from vision.ssd.ssd import SSD, normalize
 from vision.transforms import SSDEvalTransform
 
 from . import detectnet
 from .detections import CANDIDATES_PER_CLASS, NMS_IOU_THRESHOLD, TOP_K, Detections, select_detections
-from .onnx_model import OnnxModel
+from .onnx_model import OnnxModel, registry_scaling
 
 _NO_BOXES, _NO_LABELS = torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64)
 
@@ -123,8 +121,7 @@ class OnnxDetector:
     `net_name` gives the mean/std the net was trained with."""
 
     def __init__(self, path: str, net_name: str, score_threshold: float):
-        if net_name not in NETS:
-            raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
+        registry_scaling(net_name)  # an unknown net is refused before the file loads
         self.model = OnnxModel(path)
         self.num_classes = self.model.num_classes
         self.mean, self.std = self.model.input_scaling(net_name)
