@@ -3,17 +3,18 @@ detections (by value), with per-class NMS and with detectNet's resize, scaling a
 import pytest
 import torch
 
-from export_helpers import lively_net
+from model_helpers import lively_net
 from vision.export.onnx_export import export_onnx, synthetic_image
 from vision.inference.onnx_model import OnnxModel
 from vision.inference.pipeline import OnnxDetector, Predictor, net_pipeline, onnx_pipeline, selection
 
 NET = "mb3-small-ssd-lite"
+CLASSES = 4  # BACKGROUND and three
 
 
 @pytest.fixture(scope="module")
 def net_and_export(tmp_path_factory):
-    net = lively_net(NET)
+    net = lively_net(NET, CLASSES)
     path = tmp_path_factory.mktemp("prediction") / "ssd-mobilenet.onnx"
     export_onnx(net, str(path))
     return net, str(path)
