@@ -6,7 +6,7 @@
 """
 import sys
 
-from vision.example import main
+from vision.commands.example import main
 
 if __name__ == "__main__":
     sys.exit(main())

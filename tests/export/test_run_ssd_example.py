@@ -11,9 +11,9 @@ import torch
 from bomb_images import truncated_png_bomb
 from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script, run_scripts,
                             save_checkpoint, write_labels)
-from vision.example import annotate_video
 from vision.export.onnx_export import export_onnx, synthetic_image
 from vision.inference.detections import Detections
+from vision.visualize.annotate import annotate_video
 
 NET = "mb3-small-ssd-lite"
 DETECTION = re.compile(r"^  (apple|banana|orange): [01]\.\d\d at \(-?\d+, -?\d+, -?\d+, -?\d+\)$",
