@@ -17,8 +17,8 @@ import onnxruntime
 import torch
 
 from vision.export.contract import INPUT_NAME
-from vision.export.onnx_detector import net_input
 from vision.export.onnx_export import export_onnx, synthetic_image
+from vision.inference.pipeline import net_input
 from vision.ssd import create_net
 
 NETS = ("mb1-ssd", "mb2-ssd-lite")

@@ -22,7 +22,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from model_helpers import randomized  # noqa: E402
 from vision.datasets.images import load_image  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
-from vision.ssd.predictor import Predictor  # noqa: E402
+from vision.inference.pipeline import Predictor  # noqa: E402
 from vision.ssd.weights import load_weights  # noqa: E402
 from vision.transforms import resize_image  # noqa: E402
 

@@ -14,8 +14,8 @@ import pytest
 from vision.demo import steps
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS = {"ssd-train", "ssd-eval", "ssd-export", "ssd-coco-download", "ssd-validate-images", "ssd-fix-coco",
-            "ssd-setup-coco", "ssd-open-images-download"}
+COMMANDS = {"ssd-train", "ssd-eval", "ssd-export", "ssd-example", "ssd-coco-download", "ssd-validate-images",
+            "ssd-fix-coco", "ssd-setup-coco", "ssd-open-images-download"}
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,7 @@ def test_an_installed_command_runs_outside_the_checkout(installed, tmp_path, com
     assert result.stdout.startswith(f"usage: {prog} ")
 
 
-# run_ssd_example.py's code is not in the package yet: that step still runs the script.
-SCRIPT_STEPS = {"run the example"}
-
-
 def test_the_demo_runs_modules_of_the_package(tmp_path):
     for name, command in steps(tmp_path):
-        if name in SCRIPT_STEPS:
-            continue
         assert command[0] == "-m", name
         assert command[1].startswith("vision.") and importlib.util.find_spec(command[1]), name

@@ -7,7 +7,9 @@ from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 
 from golden import golden_input, golden_state_dict
 from vision.ssd import NET_NAMES, create_net
+from vision.inference.onnx_model import registry_scaling
 from vision.ssd.nets import NETS
+from vision.ssd.ssd import normalize
 from vision.utils import box_utils
 
 COMPATIBLE = ["vgg16-ssd", "mb1-ssd", "mb1-ssd-lite", "sq-ssd-lite", "mb2-ssd-lite"]
@@ -120,6 +122,18 @@ def test_normalize_applies_the_per_net_mean_and_std():
     assert torch.allclose(create_net("mb1-ssd", 2).normalize(images), torch.tensor((255 - 127) / 128))
     vgg = create_net("vgg16-ssd", 2).normalize(images)
     assert torch.allclose(vgg[0, :, 0, 0], torch.tensor([132.0, 138.0, 151.0]))
+
+
+@pytest.mark.parametrize("name", NET_NAMES)
+def test_the_one_normalize_uses_each_registry_nets_mean_and_std(name):
+    """Nets (create_net's buffers) and exports (OnnxModel's scaling) take the registry's mean/std."""
+    config = NETS[name]
+    pixels = torch.tensor([0, 77, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 4, 4)
+    expected = (pixels.float() - torch.tensor(config.mean).view(1, 3, 1, 1)) / config.std
+    torch.testing.assert_close(normalize(pixels, *config.input_scaling()), expected)
+    torch.testing.assert_close(normalize(pixels, *registry_scaling(name)), expected)
+    net = create_net(name, 2)
+    torch.testing.assert_close(net.normalize(pixels), expected)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -10,8 +10,8 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import clip_boxes_to_image
 
 from model_helpers import randomized
+from vision.inference.pipeline import Predictor
 from vision.ssd import create_net
-from vision.ssd.predictor import Predictor
 from vision.training.schedule import parameter_groups
 
 TORCHVISION_BUILDERS = {"ssdlite320-mb3-large": ssdlite320_mobilenet_v3_large, "ssd300-vgg16": ssd300_vgg16}

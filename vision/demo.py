@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
 NET = "mb3-small-ssd-lite"  # the fastest net to train on a CPU
 EPOCHS = 4
 
@@ -46,8 +45,8 @@ def steps(out: Path, epochs: int = EPOCHS, resolution: int = 300, train_count: i
         ("evaluate the ONNX model as detectNet runs it",
          ["-m", "vision.commands.eval", "--onnx", model / "ssd-mobilenet.onnx", "--net", NET, "--label_file",
           model / "labels.txt", "--dataset", data, "--jetson", "--output-dir", jetson]),
-        ("run the example", [REPO / "run_ssd_example.py", NET, model / "checkpoint-best.pth", model / "labels.txt",
-                             data / "val2017" / "000001.jpg", "--output", out / "example.jpg"]),
+        ("run the example", ["-m", "vision.commands.example", NET, model / "checkpoint-best.pth",
+                             model / "labels.txt", data / "val2017" / "000001.jpg", "--output", out / "example.jpg"]),
     ]
 
 

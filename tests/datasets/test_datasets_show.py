@@ -2,8 +2,8 @@ import cv2
 import pytest
 
 from bad_annotations import FAULTS
-from vision.datasets import show
-from vision.datasets.show import draw_samples
+from vision.visualize import show
+from vision.visualize.show import draw_samples
 
 
 def test_draws_a_grid_of_samples(shapes, tmp_path):
@@ -25,7 +25,7 @@ def test_command_line_errors_are_one_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         show.main()
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == (f"python3 -m vision.datasets.show: error: {tmp_path}: not a dataset layout this tool reads: expected "
+    assert capsys.readouterr().err == (f"python3 -m vision.visualize.show: error: {tmp_path}: not a dataset layout this tool reads: expected "
                                     "annotations/instances_*.json (COCO), Annotations/ with ImageSets/Main/ "
                                     "(VOC) or sub-*-annotations-bbox.csv (Open Images)\n")
 
@@ -38,4 +38,4 @@ def test_bad_annotation_files_are_one_line_naming_the_file(tmp_path, monkeypatch
     with pytest.raises(SystemExit) as exit_info:
         show.main()
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == f"python3 -m vision.datasets.show: error: {path}: {problem}\n"
+    assert capsys.readouterr().err == f"python3 -m vision.visualize.show: error: {path}: {problem}\n"

@@ -8,8 +8,9 @@ from export_helpers import CLASSES, lively_net
 from vision.evaluation.errors import EvaluationError
 from vision.evaluation.inference import OnnxModel as EvaluationOnnxModel
 from vision.export.contract import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, ExportError
-from vision.export.onnx_detector import OnnxDetector, OnnxModel, net_input
 from vision.export.onnx_export import _TORCHSCRIPT, export_onnx, synthetic_image
+from vision.inference.onnx_model import OnnxModel
+from vision.inference.pipeline import OnnxDetector, net_input
 
 NET = "mb3-small-ssd-lite"
 

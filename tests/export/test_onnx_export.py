@@ -8,9 +8,9 @@ from bomb_images import truncated_png_bomb
 from export_helpers import CLASSES, lively_net
 from vision.export.contract import (ExportError, detectnet_command, find_best_checkpoint,
                                     stale_engines)
-from vision.export.onnx_detector import net_input
 from vision.export.onnx_export import (Difference, VerificationError, export_onnx, export_verified, read_image,
                                        preprocessing_warning, synthetic_image, verify_onnx)
+from vision.inference.pipeline import net_input
 from vision.ssd import create_net
 
 EXPORTS = [("mb1-ssd", 300), ("mb1-ssd-lite", 300), ("mb2-ssd-lite", 300), ("mb3-large-ssd-lite", 300),

@@ -12,7 +12,8 @@ from bomb_images import truncated_png_bomb
 from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script, run_scripts,
                             save_checkpoint, write_labels)
 from vision.export.onnx_export import export_onnx, synthetic_image
-from vision.ssd.predictor import Detections
+from vision.inference.detections import Detections
+from vision.visualize.annotate import annotate_video
 
 NET = "mb3-small-ssd-lite"
 DETECTION = re.compile(r"^  (apple|banana|orange): [01]\.\d\d at \(-?\d+, -?\d+, -?\d+, -?\d+\)$",
@@ -84,8 +85,38 @@ def test_images_directory_and_video_are_annotated(runs, work, runtime):
     assert written == sorted([*(image.name for image in images), "clip.avi"])  # no temporary file left
 
 
+def printed_detections(stdout: str) -> dict[str, list[tuple[str, float, list[int]]]]:
+    """(class, score, box) of the printed detections, per source."""
+    found = {}
+    for line in stdout.splitlines():
+        header = re.match(r"^(\S.*): \d+ objects$", line)
+        if header:
+            detections = found.setdefault(header.group(1), [])
+        detection = re.match(r"^  (\S+): ([\d.]+) at \((.*)\)$", line)
+        if detection:
+            name, score, box = detection.groups()
+            detections.append((name, float(score), [int(value) for value in box.split(", ")]))
+    return found
+
+
+def same_printed_detection(found, expected) -> bool:
+    """Equal as far as printing shows: scores to 2 decimals, boxes to whole pixels, where a value on a
+    rounding edge may print one unit apart."""
+    (name, score, box), (expected_name, expected_score, expected_box) = found, expected
+    return (name == expected_name and abs(score - expected_score) <= 0.0100001
+            and all(abs(value - other) <= 1 for value, other in zip(box, expected_box)))
+
+
 def test_onnx_finds_what_pytorch_finds(runs):
     assert object_counts(runs["onnx"].stdout) == object_counts(runs["pytorch"].stdout)
+    onnx, pytorch = printed_detections(runs["onnx"].stdout), printed_detections(runs["pytorch"].stdout)
+    assert onnx.keys() == pytorch.keys() and sum(map(len, onnx.values())) > 0
+    for source, expected in pytorch.items():
+        unmatched = list(expected)  # matched regardless of order: equal scores may print in either order
+        for detection in onnx[source]:
+            match = next((other for other in unmatched if same_printed_detection(detection, other)), None)
+            assert match is not None, f"{source}: {detection} is not among PyTorch's detections"
+            unmatched.remove(match)
 
 
 def test_one_image_goes_to_the_earlier_tools_output_name(work, monkeypatch, capsys):
@@ -147,11 +178,10 @@ class FailsOnFrame:
 
 
 def test_a_video_cut_short_leaves_no_file(work, tmp_path, capsys):
-    script = load_script("run_ssd_example.py")
     with pytest.raises(RuntimeError, match="out of memory"):
-        script.annotate_video(FailsOnFrame(FRAMES - 1), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
+        annotate_video(FailsOnFrame(FRAMES - 1), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
     assert list(tmp_path.iterdir()) == []
-    script.annotate_video(FailsOnFrame(FRAMES), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
+    annotate_video(FailsOnFrame(FRAMES), CLASSES, str(work / "clip.avi"), str(tmp_path / "a.avi"))
     assert frame_count(tmp_path / "a.avi") == FRAMES and [path.name for path in tmp_path.iterdir()] == ["a.avi"]
 
 

@@ -6,8 +6,8 @@ import torch
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
 from export_helpers import lively_net, run_script
-from vision.export.onnx_detector import OnnxDetector, net_input
 from vision.export.onnx_export import export_verified, preprocessing_warning, synthetic_image
+from vision.inference.pipeline import OnnxDetector, net_input
 from vision.ssd import weights
 from vision.ssd.loading import load_model
 from vision.ssd.weights import WeightsError, load_weights

@@ -14,8 +14,9 @@ from torch import nn
 import train_ssd
 from test_train_ssd import options
 from training_runs import with_unreadable_images
-from vision.export.onnx_detector import OnnxModel, net_input
 from vision.export.onnx_export import synthetic_image
+from vision.inference.onnx_model import OnnxModel
+from vision.inference.pipeline import net_input
 from vision.ssd import create_net
 from vision.ssd.loading import load_model
 from vision.training import checkpoint as ckpt

@@ -10,8 +10,9 @@ import torch
 import train_ssd
 from vision.datasets.synthetic import generate
 from vision.commands.eval import main as eval_main
-from vision.export.onnx_detector import OnnxModel, net_input
 from vision.export.onnx_export import synthetic_image
+from vision.inference.onnx_model import OnnxModel
+from vision.inference.pipeline import net_input
 from vision.ssd import create_net
 from vision.ssd.loading import load_model
 from vision.ssd.priors import generate_priors, specs_from_saved

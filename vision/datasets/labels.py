@@ -6,10 +6,9 @@ class order when fine-tuning, so that the labels keep the model's order.
 """
 from pathlib import Path
 
-from .errors import DatasetError
+from vision.labels import BACKGROUND, read_label_lines
 
-BACKGROUND = "BACKGROUND"
-_NOT_TEXT = "not a text file of class names, one per line (a weights file?)"
+from .errors import DatasetError
 
 
 def read_dataset_labels(path: Path) -> list[str]:
@@ -42,22 +41,8 @@ def merge_class_names(name_lists: list[list[str]]) -> list[str]:
     return merged
 
 
-def read_label_lines(path) -> list[str]:
-    """The lines of a labels file (a dataset's or a model's), stripped; blank ones are kept for the
-    callers' own rules. A file that is not text is a DatasetError, not a list of odd names."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DatasetError(path, _NOT_TEXT) from None
-    except OSError as error:
-        raise DatasetError(path, f"cannot read the labels file ({error.strerror or error})") from None
-    if "\0" in text:  # valid UTF-8, but binary all the same
-        raise DatasetError(path, _NOT_TEXT)
-    return [line.strip() for line in text.splitlines()]
-
-
 def _read_names(path: Path) -> list[str]:
-    names = [line for line in read_label_lines(path) if line]
+    names = [line for line in read_label_lines(path, DatasetError) if line]
     if not names:
         raise DatasetError(path, "no class names")
     duplicates = sorted({name for name in names if names.count(name) > 1})

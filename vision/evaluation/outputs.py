@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from vision.utils.fileio import atomic_write_json, atomic_write_text
+from vision.visualize.draw import draw_evaluated
 
 from . import plots
 from .ground_truth import GroundTruth
@@ -48,7 +49,7 @@ def write_images(directory: Path, dataset, positions: list[int], truth: GroundTr
                      zip(results.corners()[mine].tolist(), results.category_ids[mine].tolist(),
                          results.scores[mine].tolist())]
         rgb = item[0].permute(1, 2, 0).numpy()
-        plots.save_image(directory / IMAGES_DIR / f"{image_id}.jpg", plots.draw_boxes(rgb, true_boxes, predicted))
+        plots.save_image(directory / IMAGES_DIR / f"{image_id}.jpg", draw_evaluated(rgb, true_boxes, predicted))
     return directory / IMAGES_DIR
 
 

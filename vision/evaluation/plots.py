@@ -1,4 +1,5 @@
-"""Pictures of an evaluation: precision-recall curves and images with their boxes drawn.
+"""Pictures of an evaluation: precision-recall curves, and the images with their boxes (drawn by
+vision.visualize.draw).
 
 Figures are drawn with matplotlib's Agg canvas directly, so that no display and no global backend
 setting are needed.
@@ -15,9 +16,7 @@ from vision.utils.fileio import atomic_write_image, staged_path
 
 from .voc_metrics import Curve
 
-TRUE_COLOR = (0, 200, 0)         # RGB: ground truth
-PREDICTED_COLOR = (230, 40, 40)  # RGB: detections
-DRAWN_SCORE = 0.3                # detections under it are left out of the drawn images
+DRAWN_SCORE = 0.3  # detections under it are left out of the drawn images
 
 
 def plot_curves(directory: Path, curves: dict[str, Curve], overall: Curve, iou_threshold: float) -> list[Path]:
@@ -43,27 +42,9 @@ def plot_curves(directory: Path, curves: dict[str, Curve], overall: Curve, iou_t
     return paths
 
 
-def draw_boxes(image: np.ndarray, true_boxes, predicted: list[tuple[list[float], str, float]]) -> np.ndarray:
-    """An RGB HWC uint8 image with its true boxes (green) and predictions (red, with class and score)."""
-    canvas = np.ascontiguousarray(image).copy()
-    for box in true_boxes:
-        _rectangle(canvas, box, TRUE_COLOR)
-    for box, name, score in predicted:
-        x1, y1 = _rectangle(canvas, box, PREDICTED_COLOR)
-        cv2.putText(canvas, f"{name} {score:.2f}", (x1 + 2, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    PREDICTED_COLOR, 1, cv2.LINE_AA)
-    return canvas
-
-
 def save_image(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_image(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-
-def _rectangle(canvas: np.ndarray, box, color) -> tuple[int, int]:
-    x1, y1, x2, y2 = (int(round(value)) for value in box)
-    cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2)
-    return x1, y1
 
 
 def _file_name(name: str) -> str:

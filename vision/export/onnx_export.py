@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from vision.export.contract import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, ExportError, check_opset
-from vision.export.onnx_detector import DETECTNET_SCALE, net_input
+from vision.inference.onnx_model import DETECTNET_SCALE
+from vision.inference.pipeline import net_input
 from vision.ssd.ssd import SSD
 from vision.utils.fileio import staged_path
 from vision.utils.pixel_limit import PixelLimitError, oversize_problem

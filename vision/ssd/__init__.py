@@ -1,8 +1,6 @@
 """SSD nets: `create_net(name, num_classes, resolution=None, is_test=False)` builds any of NET_NAMES."""
 from collections.abc import Sequence
 
-import torch
-
 from vision.ssd.nets import NETS, NetConfig
 from vision.ssd.priors import PriorSpec, check_layout, generate_priors, specs_for_resolution, specs_to_saved
 from vision.ssd.ssd import SSD, init_head_weights
@@ -42,8 +40,8 @@ def create_net(name: str, num_classes: int, resolution: int | None = None,
         net = _torchvision_net(config, num_classes, resolution, is_test)
     else:
         net = _composed_net(config, num_classes, resolution, is_test, width_mult, specs)
-    net.mean = torch.tensor(config.mean).view(1, 3, 1, 1)
-    net.std = torch.full((1, 3, 1, 1), float(config.std))
+    mean, std = config.input_scaling()
+    net.mean, net.std = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
     return net
 
 

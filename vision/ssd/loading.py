@@ -9,8 +9,7 @@ import logging
 import os
 from collections.abc import Sequence
 
-from vision.datasets.errors import DatasetError
-from vision.datasets.labels import BACKGROUND, read_label_lines
+from vision.labels import BACKGROUND, read_label_lines
 from vision.ssd import create_net, default_resolution
 from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
@@ -31,12 +30,13 @@ def read_model_labels(path: str) -> list[str]:
     """A model's labels.txt: BACKGROUND on the first line, then one class per line, no blank lines."""
     if not os.path.isfile(path):
         raise ModelError(f"{path}: no such labels file (the model dir's labels.txt, BACKGROUND first)")
-    try:
-        names = read_label_lines(path)
-    except DatasetError as error:
-        raise ModelError(str(error)) from None
+    names = read_label_lines(path, _labels_error)
     _check_model_labels(names, path)
     return names
+
+
+def _labels_error(path, problem: str) -> ModelError:
+    return ModelError(f"{path}: {problem}")
 
 
 def write_model_labels(path: str, names: Sequence[str]) -> None:

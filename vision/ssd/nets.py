@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
 
@@ -45,6 +46,10 @@ class NetConfig:
     @property
     def torchvision_layout(self) -> bool:
         return not self.specs
+
+    def input_scaling(self) -> tuple[Tensor, Tensor]:
+        """(mean [3], std [3]) in pixels: the net's input is (px - mean) / std (vision.ssd.ssd.normalize)."""
+        return torch.tensor(self.mean, dtype=torch.float32), torch.full((3,), float(self.std))
 
 
 def _specs(feature_maps, shrinkages, box_sizes, aspect_ratios) -> tuple[PriorSpec, ...]:

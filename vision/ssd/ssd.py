@@ -2,7 +2,8 @@
 
 Attribute names and their order (base_net, extras, classification_headers, regression_headers,
 source_layer_add_ons) make the state_dict keys, so checkpoints of the earlier tools load unchanged.
-The module takes images that are already normalized; `normalize` does that for uint8 batches.
+The module takes images that are already normalized; `normalize` does that for uint8 batches, with
+the mean/std of the net registry (NetConfig.input_scaling), for every net and runtime.
 """
 from dataclasses import dataclass
 
@@ -10,6 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from vision.utils import box_utils
+
+
+def normalize(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """uint8 (or float 0..255) images [..., 3, S, S] to a net's float input: (px - mean) / std, with
+    mean and std of 3 values (any shape holding them)."""
+    return (images.to(mean.dtype) - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class SSD(nn.Module):
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 [B,3,S,S] images to the float input this net was trained on (per-net mean/std)."""
-        return (images.to(self.mean.dtype) - self.mean) / self.std
+        return normalize(images, self.mean, self.std)
 
     @torch.no_grad()
     def feature_map_sizes(self, resolution: int) -> list[int]:

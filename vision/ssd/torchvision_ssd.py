@@ -10,6 +10,8 @@ from torch import Tensor, nn
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_convert
 
+from vision.ssd.ssd import normalize
+
 
 class TorchvisionSSD(nn.Module):
     # Where the classification heads' keys start: weights.py re-initializes them for another class count.
@@ -69,7 +71,7 @@ class TorchvisionSSD(nn.Module):
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (or float 0..255) [B,3,S,S] images to the float input this net was trained on."""
-        return (images.to(self.mean.dtype) - self.mean) / self.std
+        return normalize(images, self.mean, self.std)
 
     @torch.no_grad()
     def feature_map_sizes(self, resolution: int) -> list[int]:

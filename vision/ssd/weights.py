@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from torchvision import models
 
 from vision.cli import first_line
+from vision.labels import BACKGROUND
 from vision.ssd import NET_NAMES, create_net
-from vision.datasets.labels import BACKGROUND
 from vision.ssd.ssd import SSD
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DistributedDataParallel, torch.compile

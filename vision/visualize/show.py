@@ -1,33 +1,28 @@
 """Look at a dataset as the net will: a grid of samples with their boxes and class names.
 
-    python3 -m vision.datasets.show --dataset PATH [--dataset-type T] [--split S] [--augment [RECIPE]]
-                                    [--net NET] [--resolution 300] [--count 16] [--seed 0] --out samples.png
+    python3 -m vision.visualize.show --dataset PATH [--dataset-type T] [--split S] [--augment [RECIPE]]
+                                     [--net NET] [--resolution 300] [--count 16] [--seed 0] --out samples.png
 
 Without --augment each image is resized as for evaluation and difficult (or crowd) boxes are drawn
 grey; with --augment the samples go through a training augmentation first (train_ssd.py's
 --data-augmentation recipe, ssd by default, with --net's mean as the zoom-out fill).
 """
-import colorsys
 import math
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from ..cli import OneLineParser, fail
-from ..ssd import NET_NAMES
-from ..ssd.nets import NETS
-from ..transforms import AUGMENTATIONS, SSDEvalTransform, train_transform
-from ..utils.fileio import atomic_write_image
-from .errors import DatasetError
-from .layout import DATASET_TYPES, open_dataset
-from .transformed import TransformedDataset
+from vision.cli import OneLineParser, fail
+from vision.datasets import DATASET_TYPES, DatasetError, TransformedDataset, open_dataset
+from vision.ssd import NET_NAMES
+from vision.ssd.nets import NETS
+from vision.transforms import AUGMENTATIONS, SSDEvalTransform, train_transform
+from vision.utils.fileio import atomic_write_image
+from vision.visualize.draw import draw_sample_boxes
 
-PROG = "python3 -m vision.datasets.show"
-
-DIFFICULT_COLOUR = (160, 160, 160)
+PROG = "python3 -m vision.visualize.show"
 
 
 def draw_samples(dataset_path, out, dataset_type: str | None = None, split: str = "train",
@@ -59,8 +54,8 @@ def _augmented_tile(sample, class_names: list[str]) -> np.ndarray | None:
     if sample is None:
         return None
     tile = sample.image.permute(1, 2, 0).numpy().copy()
-    _draw_boxes(tile, sample.boxes, sample.labels, torch.zeros(len(sample.labels), dtype=torch.bool),
-                class_names)
+    draw_sample_boxes(tile, sample.boxes, sample.labels, torch.zeros(len(sample.labels), dtype=torch.bool),
+                      class_names)
     return tile
 
 
@@ -70,31 +65,8 @@ def _plain_tile(item, resize: SSDEvalTransform, class_names: list[str]) -> np.nd
     image, target = item
     image, boxes, labels = resize(image, target["boxes"], target["labels"])
     tile = image.permute(1, 2, 0).numpy().copy()
-    _draw_boxes(tile, boxes, labels, target["difficult"], class_names)
+    draw_sample_boxes(tile, boxes, labels, target["difficult"], class_names)
     return tile
-
-
-def _draw_boxes(tile: np.ndarray, boxes: torch.Tensor, labels: torch.Tensor, difficult: torch.Tensor,
-                class_names: list[str]) -> None:
-    """Boxes normalized to [0, 1], drawn on an RGB tile in place."""
-    size = tile.shape[1], tile.shape[0]
-    for box, label, hard in zip(boxes.tolist(), labels.tolist(), difficult.tolist()):
-        colour = DIFFICULT_COLOUR if hard else _colour(label)
-        x1, y1 = round(box[0] * size[0]), round(box[1] * size[1])
-        x2, y2 = round(box[2] * size[0]), round(box[3] * size[1])
-        cv2.rectangle(tile, (x1, y1), (x2, y2), colour, 2)
-        text = class_names[label]
-        (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-        top = max(y1 - height - 4, 0)
-        cv2.rectangle(tile, (x1, top), (x1 + width + 4, top + height + 4), colour, -1)
-        cv2.putText(tile, text, (x1 + 2, top + height + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-
-
-def _colour(label: int) -> tuple[int, int, int]:
-    """A bright colour per class, far from its neighbours' (golden-ratio hue steps)."""
-    red, green, blue = colorsys.hsv_to_rgb((label * 0.618034) % 1.0, 0.75, 1.0)
-    return int(red * 255), int(green * 255), int(blue * 255)
 
 
 def _grid(tiles: list[np.ndarray], gap: int = 4) -> np.ndarray:

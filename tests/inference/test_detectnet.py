@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from vision.evaluation.jetson import NearestResize, cluster, detectnet_detections, normalize
+from vision.inference.detectnet import NearestResize, cluster, detectnet_detections, normalize
 
 
 def test_clustering_merges_same_class_boxes_that_mostly_overlap():

@@ -3,8 +3,9 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from vision.inference.detections import select_detections
+from vision.inference.pipeline import Predictor
 from vision.ssd import create_net
-from vision.ssd.predictor import Predictor, select_detections
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from vision.ssd.predictor import Detections
+from .detections import Detections
 
 THRESHOLD = 0.5             # detectNet's default --threshold
 CLUSTERING_THRESHOLD = 0.75  # detectNet's default clustering threshold
@@ -34,6 +34,7 @@ class NearestResize:
 
 def normalize(images: Tensor) -> Tensor:
     """uint8 [B,3,S,S] to detectNet's input scaling, (px/255 - 0.5)/0.5, whatever the net trained with."""
+    # detectNet's own arithmetic (its rounding), not vision.ssd.ssd.normalize with 127.5 and 127.5
     return (images.float() / 255.0 - 0.5) / 0.5
 
 

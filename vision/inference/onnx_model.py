@@ -1,22 +1,13 @@
-"""An exported model run by onnxruntime, and detections from it preprocessed as the Predictor does."""
+"""The forward step of an exported model: an .onnx file of the export contract run by onnxruntime."""
 import numpy as np
 import torch
 from torch import Tensor
-from torchvision.transforms.v2 import functional as F
 
 from vision.cli import first_line
 from vision.export.contract import INPUT_NAME, OUTPUT_NAMES, ExportError
 from vision.ssd.nets import NETS
-from vision.ssd.predictor import Detections, select_detections
 
 DETECTNET_SCALE = 127.5  # detectNet feeds (px/255 - 0.5)/0.5, that is (px - 127.5)/127.5
-
-
-def net_input(image: np.ndarray, resolution: int, mean: Tensor, std: Tensor) -> Tensor:
-    """A uint8 RGB HWC image as the float [1,3,S,S] input of a net: bilinear resize, then (px-mean)/std."""
-    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-    resized = F.resize(chw, [resolution, resolution], antialias=True)
-    return ((resized.float() - mean.view(3, 1, 1)) / std.view(3, 1, 1)).unsqueeze(0)
 
 
 class OnnxModel:
@@ -46,10 +37,7 @@ class OnnxModel:
         """(mean [3], std [3]) in pixels of the input this file takes, for a net of `net_name`."""
         if self.input_normalization == "detectnet":
             return torch.full((3,), DETECTNET_SCALE), torch.full((3,), DETECTNET_SCALE)
-        config = NETS.get(net_name)
-        if config is None:
-            raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
-        return torch.tensor(config.mean, dtype=torch.float32), torch.full((3,), float(config.std))
+        return registry_scaling(net_name)
 
     def __call__(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Scores [B,N,C] and corner boxes [B,N,4] for float inputs [B,3,S,S] of any batch size."""
@@ -66,18 +54,9 @@ class OnnxModel:
         return [scores[:len(chunk) - padding], boxes[:len(chunk) - padding]]
 
 
-class OnnxDetector:
-    """Runs an exported .onnx file; `net_name` gives the mean/std the net was trained with."""
-
-    def __init__(self, path: str, net_name: str, score_threshold: float):
-        if net_name not in NETS:
-            raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
-        self.model = OnnxModel(path)
-        self.num_classes = self.model.num_classes
-        self.mean, self.std = self.model.input_scaling(net_name)
-        self.score_threshold = score_threshold
-
-    def predict(self, image: np.ndarray) -> Detections:
-        """Detections for one uint8 RGB HWC image, boxes in its pixels."""
-        scores, boxes = self.model(net_input(image, self.model.resolution, self.mean, self.std))
-        return select_detections(scores[0], boxes[0], image.shape[:2], self.score_threshold)
+def registry_scaling(net_name: str) -> tuple[Tensor, Tensor]:
+    """(mean [3], std [3]) of `net_name` in the net registry; an unknown name is an ExportError."""
+    config = NETS.get(net_name)
+    if config is None:
+        raise ExportError(f"unknown net {net_name!r}: choose one of {', '.join(NETS)}")
+    return config.input_scaling()
