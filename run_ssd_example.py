@@ -15,10 +15,10 @@ import sys
 
 import cv2
 
-from vision.cli import OneLineParser, fail
-from vision.export.contract import ExportError
+from vision.cli import OneLineParser, run_main
+from vision.errors import UserError
 from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_image, staged_path
-from vision.utils.pixel_limit import PixelLimitError, max_image_pixels, oversize_problem
+from vision.utils.pixel_limit import max_image_pixels, oversize_problem
 
 PROG = "run_ssd_example.py"
 DEFAULT_OUTPUT = "run_ssd_example_output"
@@ -28,7 +28,7 @@ FALLBACK_FPS = 25.0  # for videos whose container does not say
 COLORS = [(0, 0, 255), (0, 200, 0), (255, 0, 0), (0, 200, 255), (255, 0, 255), (255, 255, 0), (0, 128, 255)]
 
 
-class InputError(Exception):
+class InputError(UserError):
     """An input or output file that cannot be used; the message is one line."""
 
 
@@ -50,24 +50,21 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format=f"{PROG}: warning: %(message)s", level=logging.WARNING)
-    try:
-        for path in (args.model, args.labels):
-            if not os.path.isfile(path):
-                raise InputError(f"{path}: no such file")
-        jobs = plan(args.inputs, args.output)
-        max_image_pixels()
-    except (InputError, PixelLimitError) as error:
-        return fail(PROG, error)
-    # Imported only now: torch takes seconds to load, and the checks above should answer at once.
-    from vision.ssd.loading import ModelError
-    try:
-        detector, names = load_detector(args)
-        for source, destination in jobs:
-            process = annotate_video if _extension(source) in VIDEO_EXTENSIONS else annotate_image
-            process(detector, names, source, destination)
-            print(f"wrote {destination}")
-    except (InputError, ModelError, ExportError, OSError) as error:
-        return fail(PROG, error)
+    return run_main(PROG, lambda: _run(args))
+
+
+def _run(args) -> int:
+    for path in (args.model, args.labels):
+        if not os.path.isfile(path):
+            raise InputError(f"{path}: no such file")
+    jobs = plan(args.inputs, args.output)
+    max_image_pixels()
+    # Only now load the detector: torch takes seconds to load, and the checks above should answer at once.
+    detector, names = load_detector(args)
+    for source, destination in jobs:
+        process = annotate_video if _extension(source) in VIDEO_EXTENSIONS else annotate_image
+        process(detector, names, source, destination)
+        print(f"wrote {destination}")
     return 0
 
 

@@ -6,7 +6,7 @@ import torch
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 
 from golden import golden_input, golden_state_dict
-from vision.ssd import NET_NAMES, create_net
+from vision.ssd import NET_NAMES, NetError, create_net
 from vision.ssd.nets import NETS
 from vision.utils import box_utils
 
@@ -129,7 +129,7 @@ def test_normalize_applies_the_per_net_mean_and_std():
     (dict(name="vgg16-ssd", num_classes=3, resolution=64), "too small"),
 ])
 def test_bad_arguments_are_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(NetError, match=message):
         create_net(**kwargs)
 
 

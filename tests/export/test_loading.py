@@ -2,8 +2,10 @@ import pytest
 import torch
 
 from export_helpers import CLASSES, save_checkpoint, write_labels
+from vision.datasets import DatasetError
 from vision.ssd import create_net
 from vision.ssd.loading import ModelError, load_model, read_model_labels
+from vision.ssd.weights import WeightsError
 
 NET = "mb3-small-ssd-lite"  # the quickest to build
 
@@ -45,7 +47,7 @@ def test_plain_state_dict_warns_that_its_resolution_is_assumed(tmp_path, source,
 
 def test_plain_state_dict_of_another_net_names_it(tmp_path, source):
     torch.save(source.state_dict(), tmp_path / "plain.pth")
-    with pytest.raises(ModelError, match=f"look like a {NET} model: pass --net {NET}"):
+    with pytest.raises(WeightsError, match=f"look like a {NET} model: pass --net {NET}"):
         load_model(str(tmp_path / "plain.pth"), labels=CLASSES)  # mb1-ssd, as the earlier tools assumed
 
 
@@ -54,7 +56,7 @@ def test_mb2_width_of_a_plain_state_dict_comes_from_the_arguments(tmp_path):
     torch.save(source.state_dict(), tmp_path / "plain.pth")
     net, _ = load_model(str(tmp_path / "plain.pth"), "mb2-ssd-lite", CLASSES, width_mult=0.5)
     assert same_weights(net, source)
-    with pytest.raises(ModelError, match="shape mismatch"):
+    with pytest.raises(WeightsError, match="shape mismatch"):
         load_model(str(tmp_path / "plain.pth"), "mb2-ssd-lite", CLASSES)
 
 
@@ -91,8 +93,8 @@ def test_a_base_net_file_is_not_a_model(tmp_path, source):
         load_model(str(tmp_path / "base.pth"), NET, CLASSES)
 
 
-def test_missing_file_is_a_model_error(tmp_path):
-    with pytest.raises(ModelError, match="no such file"):
+def test_missing_file_is_a_weights_error(tmp_path):
+    with pytest.raises(WeightsError, match="nothing.pth: no such file"):
         load_model(str(tmp_path / "nothing.pth"), NET, CLASSES)
 
 
@@ -117,11 +119,12 @@ def test_wrong_model_labels_are_refused(tmp_path, text, message):
         read_model_labels(str(path))
 
 
-def test_a_weights_file_given_as_labels_is_a_model_error(tmp_path, source):
+def test_a_weights_file_given_as_labels_is_a_dataset_error(tmp_path, source):
+    """The labels file's reader is the datasets' (vision.datasets.labels), and so is its error."""
     path = save_checkpoint(tmp_path / "model.pth", source)
-    with pytest.raises(ModelError, match="model.pth: not a text file of class names"):
+    with pytest.raises(DatasetError, match="model.pth: not a text file of class names"):
         read_model_labels(str(path))
-    with pytest.raises(ModelError, match="model.pth: not a text file of class names"):
+    with pytest.raises(DatasetError, match="model.pth: not a text file of class names"):
         load_model(str(path), labels=str(path))
 
 

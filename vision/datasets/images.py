@@ -8,11 +8,12 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as F
 
+from vision.errors import UserError
 from vision.utils.fileio import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS  # re-exported for the dataset readers
 from vision.utils.pixel_limit import oversize_problem
 
 
-class ImageReadError(Exception):
+class ImageReadError(UserError):
     """An image that is missing or cannot be decoded (the sample is skipped, not the run)."""
 
 

@@ -15,13 +15,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vision.datasets import TransformedDataset, collate_samples, ignore_stop_signals, loader_iterator
-from vision.export import onnx_detector
-from vision.export.contract import ExportError
+from vision.export.onnx_detector import OnnxModel
 from vision.ssd.predictor import CANDIDATES_PER_CLASS, NMS_IOU_THRESHOLD, TOP_K, Detections, select_detections
 from vision.transforms import SSDEvalTransform
 
 from . import jetson
-from .errors import EvaluationError
 from .results import Results
 
 
@@ -58,14 +56,11 @@ def net_pipeline(net, device, select: Callable, emulate_jetson: bool = False, re
     return _pipeline(net.resolution, net.normalize, forward, select, device, emulate_jetson, resize)
 
 
-def onnx_pipeline(model: "OnnxModel", net_name: str, select: Callable, emulate_jetson: bool = False,
+def onnx_pipeline(model: OnnxModel, net_name: str, select: Callable, emulate_jetson: bool = False,
                   resize: str = "antialias") -> Pipeline:
     """An exported model fed as the export contract says: the image normalized with `net_name`'s mean/std,
     or detectNet's for an export with --input-normalization detectnet."""
-    try:
-        mean, std = (value.view(1, 3, 1, 1) for value in model.input_scaling(net_name))
-    except ExportError as error:
-        raise EvaluationError(str(error)) from None
+    mean, std = (value.view(1, 3, 1, 1) for value in model.input_scaling(net_name))
 
     def normalize(images: Tensor) -> Tensor:
         return (images.float() - mean) / std
@@ -77,16 +72,6 @@ def _pipeline(resolution, normalize, forward, select, device, emulate_jetson: bo
     if emulate_jetson:
         return Pipeline(jetson.NearestResize(resolution), jetson.normalize, forward, select, device)
     return Pipeline(SSDEvalTransform(resolution, resize), normalize, forward, select, device)
-
-
-class OnnxModel(onnx_detector.OnnxModel):
-    """The export's model (see vision.export.onnx_detector), its load errors reported as eval_ssd.py's."""
-
-    def __init__(self, path: str):
-        try:
-            super().__init__(path)
-        except ExportError as error:
-            raise EvaluationError(str(error)) from None
 
 
 @torch.no_grad()

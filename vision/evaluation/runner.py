@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from vision.datasets import open_dataset
+from vision.export.onnx_detector import OnnxModel
 from vision.ssd.loading import DEFAULT_NET, load_model, read_model_labels
 from vision.ssd.predictor import NMS_IOU_THRESHOLD, TOP_K
 from vision.ssd.weights import UNUSED_SLOT
@@ -15,7 +16,7 @@ from .category_ids import original_ids
 from .coco_metrics import BACKENDS
 from .errors import EvaluationError
 from .ground_truth import GroundTruth, ground_truth
-from .inference import OnnxModel, Pipeline, collect, net_pipeline, onnx_pipeline, predict, selection
+from .inference import Pipeline, collect, net_pipeline, onnx_pipeline, predict, selection
 from .outputs import write_images, write_report
 from .results import Results
 from .scoring import some

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 
-from vision.cli import first_line
+from vision.errors import first_line
 from vision.export.contract import INPUT_NAME, OUTPUT_NAMES, ExportError
 from vision.ssd.nets import NETS
 from vision.ssd.predictor import Detections, select_detections

@@ -4,9 +4,10 @@ The command-line scripts at the repository root (coco_downloader.py, validate_im
 fix_coco_annotations.py, setup_coco, open_images_downloader.py) are thin wrappers around the
 functions in this package.
 """
+from vision.errors import UserError
 
 
-class PrepError(Exception):
+class PrepError(UserError):
     """A problem with the user's input or environment, reported as one line without a traceback.
 
     The message should name the file (or URL) and what is wrong with it.

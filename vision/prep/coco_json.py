@@ -4,12 +4,13 @@ from pathlib import Path
 
 from . import PrepError
 from vision.utils.fileio import atomic_write_json
+from vision.utils.jsonfile import read_json
 
-from .fileio import backup_once, load_json
+from .fileio import backup_once
 
 
 def load_instances(path: Path, required=("images", "annotations", "categories")) -> dict:
-    data = load_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise PrepError(f"{path}: not a COCO annotations file (top level is not an object)")
     for key in required:

@@ -1,11 +1,10 @@
-"""Data-preparation file helpers: JSON loads with one-line errors, backups, disk space."""
+"""Data-preparation file helpers: backups, disk space."""
 
 import shutil
 from pathlib import Path
 
 from . import PrepError
 from vision.utils.fileio import staged_path
-from vision.utils.jsonfile import JsonReadError, read_json
 
 
 def backup_path(path: Path) -> Path:
@@ -21,13 +20,6 @@ def backup_once(path: Path) -> Path:
         with staged_path(backup) as staging:
             shutil.copy2(path, staging)
     return backup
-
-
-def load_json(path: Path):
-    try:
-        return read_json(path)
-    except JsonReadError as error:
-        raise PrepError(f"{path}: {error}") from None
 
 
 def ensure_free_space(directory: Path, needed_bytes: int, what: str) -> None:
