@@ -1,4 +1,4 @@
-"""The error a command line prints as one line, without a traceback."""
+"""The datasets' error; a command line prints it, as every UserError, in one line without a traceback."""
 from vision.errors import UserError
 
 
