@@ -6,7 +6,7 @@
 """
 import sys
 
-from vision.evaluation.cli import main
+from vision.commands.eval import main
 
 if __name__ == "__main__":
     sys.exit(main())

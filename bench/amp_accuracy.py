@@ -26,10 +26,11 @@ RUNS = [("fp32", ["--seed", "0"]), ("amp", ["--seed", "0", "--amp"]), ("fp32, se
 
 
 def run(command: list) -> None:
-    """Run a script; when it fails (it has printed its one-line error), stop with its exit code."""
+    """Run a script or module; when it fails (it has printed its one-line error), stop with its exit code."""
     result = subprocess.run([sys.executable, *map(str, command)], cwd=REPO)
     if result.returncode != 0:
-        sys.exit(f"amp_accuracy.py: {command[0]} failed (exit code {result.returncode})")
+        name = command[1] if command[0] == "-m" else command[0]
+        sys.exit(f"amp_accuracy.py: {name} failed (exit code {result.returncode})")
 
 
 def train_and_score(data: Path, out: Path, extra: list, epochs: int, device: str | None) -> dict:

@@ -1,7 +1,8 @@
 """Training-ready batches per second on coco128: this toolkit's data path against the classic one.
 
 ours     CocoDataset -> TransformedDataset(SSDTrainTransform) -> collate_samples in the workers
-         (torchvision.io decode, uint8 throughout, zoom-out/crop/resize in one step), then match_priors
+         (TorchCodec's or torchvision.io's decode, as vision.datasets.images.DECODER says; uint8
+         throughout, zoom-out/crop/resize in one step), then match_priors
          for the whole batch in the main process. Normalizing the uint8 images and encoding the matched
          boxes are left to the training step on the device.
 classic  the earlier tools' path (qfgaohao/pytorch-ssd, written out below): OpenCV decode, float32 numpy
@@ -30,9 +31,11 @@ import torch
 from numpy import random
 from torch.utils.data import DataLoader, Dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # a checkout, installed or not; tests/classic.py
 from classic import MatchPrior  # noqa: E402
 from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # noqa: E402
+from vision.datasets.images import DECODER  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.transforms import SSDTrainTransform  # noqa: E402
 from vision.utils.box_utils import match_priors  # noqa: E402
@@ -243,7 +246,8 @@ def main() -> None:
 
     print(f"{len(dataset)} images, batch {args.batch_size}, resolution {args.resolution}, "
           f"{len(priors)} priors, {args.epochs} epochs, best of {args.repeats}, "
-          f"{torch.get_num_threads()} torch threads in the main process, {os.cpu_count()} CPUs")
+          f"{torch.get_num_threads()} torch threads in the main process, {os.cpu_count()} CPUs; "
+          f"ours decodes with {DECODER}")
     rates, costs = {}, {}
     for _ in range(args.repeats):
         for workers in args.workers:

@@ -7,16 +7,18 @@ end to end  evaluate_model (decode, resize, inference, NMS, COCO and VOC metrics
             val2017 with an mb1-ssd at 300 for its 80 classes: batch 1, one image at a time as the
             earlier eval_ssd.py ran, against batch 16, eval_ssd.py's default; same workers.
 
-Each end-to-end measurement is repeated, the two taking turns, and the best kept: on a shared machine
-other work only ever slows a run down.
+The variants of each part take turns for --rounds rounds, so that a busy spell of the machine slows
+them alike; each one's best round (other work only ever slows a run down) and median are reported.
 
-    python3 bench/eval.py [--images 5000] [--detections 100] [--data PATH] [--workers 2] [--repeats 2]
+    python3 bench/eval.py [--images 5000] [--detections 100] [--data PATH] [--workers 2] [--rounds 2]
 """
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -85,26 +87,41 @@ def _box_of_same_image(box_image: np.ndarray, image_ids: np.ndarray, rng) -> np.
     return np.where(count > 0, first + (rng.random(len(image_ids)) * np.maximum(count, 1)).astype(int), 0)
 
 
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    value = function(*args, **kwargs)
-    return value, time.perf_counter() - start
+def take_turns(variants: dict[str, Callable[[], object]], rounds: int) -> tuple[dict, dict[str, list[float]]]:
+    """Each variant once per round, in turns; the last result of each and the seconds of every round."""
+    results, seconds = {}, {name: [] for name in variants}
+    for round_index in range(rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            results[name] = run()
+            seconds[name].append(time.perf_counter() - start)
+        print(f"  round {round_index + 1}/{rounds}: "
+              + ", ".join(f"{name} {times[-1]:.2f} s" for name, times in seconds.items()), flush=True)
+    return results, seconds
 
 
-def bench_metrics(images: int, per_image: int) -> None:
+def best_and_median(seconds: list[float]) -> str:
+    return f"best {min(seconds):8.2f} s, median {statistics.median(seconds):8.2f} s"
+
+
+def bench_metrics(images: int, per_image: int, rounds: int) -> None:
     truth, results = generated_set(images, per_image)
     image_ids = [image["id"] for image in truth["images"]]
     category_ids = [category["id"] for category in truth["categories"]]
     print(f"metrics: {images} images, {len(truth['annotations'])} true boxes, {len(results)} detections")
-    ours, ours_time = timed(coco_metrics, truth, results, image_ids, category_ids, "faster-coco-eval")
-    print(f"  faster-coco-eval (ours)  {ours_time:8.2f} s")
-    plain, plain_time = timed(coco_metrics, truth, results, image_ids, category_ids, "pycocotools")
-    print(f"  pycocotools              {plain_time:8.2f} s")
+    metrics, seconds = take_turns({
+        "faster-coco-eval": lambda: coco_metrics(truth, results, image_ids, category_ids, "faster-coco-eval"),
+        "pycocotools": lambda: coco_metrics(truth, results, image_ids, category_ids, "pycocotools"),
+        "VOC": lambda: voc_metrics(truth, results, image_ids, category_ids)}, rounds)
+    ours, plain, voc = metrics["faster-coco-eval"], metrics["pycocotools"], metrics["VOC"]
+    print(f"  faster-coco-eval (ours)  {best_and_median(seconds['faster-coco-eval'])}")
+    print(f"  pycocotools              {best_and_median(seconds['pycocotools'])}")
     difference = max(abs(ours.stats[name] - plain.stats[name]) for name in STAT_NAMES)
-    print(f"  ratio                    {plain_time / ours_time:8.1f}x faster (AP {ours.stats['AP']:.4f}, "
-          f"largest difference between the two over the 12 stats: {difference:.1e})")
-    voc, voc_time = timed(voc_metrics, truth, results, image_ids, category_ids)
-    print(f"  VOC metrics (ours)       {voc_time:8.2f} s (mAP {voc.mAP:.4f}, mAP07 {voc.mAP07:.4f})")
+    ratios = [min(seconds["pycocotools"]) / min(seconds["faster-coco-eval"]),
+              statistics.median(seconds["pycocotools"]) / statistics.median(seconds["faster-coco-eval"])]
+    print(f"  ratio                    {ratios[0]:8.1f}x faster at best, {ratios[1]:.1f}x at the median "
+          f"(AP {ours.stats['AP']:.4f}, largest difference between the two over the 12 stats: {difference:.1e})")
+    print(f"  VOC metrics (ours)       {best_and_median(seconds['VOC'])} (mAP {voc.mAP:.4f}, mAP07 {voc.mAP07:.4f})")
 
 
 BACKGROUND_BIAS = 9.0  # gives about 3,700 (prior, class) pairs over 0.01 per image, 12 over 0.5
@@ -136,20 +153,20 @@ def last_convolution(head: nn.Module) -> nn.Conv2d:
     return [layer for layer in head.modules() if isinstance(layer, nn.Conv2d)][-1]
 
 
-def bench_end_to_end(data: Path, workers: int, repeats: int) -> None:
+def bench_end_to_end(data: Path, workers: int, rounds: int) -> None:
     dataset = CocoDataset(data, "val")
     net = lively_mb1_ssd(len(dataset.class_names))
     print(f"end to end: evaluate_model, mb1-ssd 300, {len(dataset)} coco128 val2017 images, {workers} workers, "
           f"{torch.get_num_threads()} torch threads")
-    best = {1: float("inf"), DEFAULT_BATCH: float("inf")}
-    for _ in range(repeats):
-        for batch_size in best:
-            metrics, seconds = timed(evaluate_model, net, dataset, batch_size, "cpu", workers=workers)
-            best[batch_size] = min(best[batch_size], seconds)
-    for batch_size, seconds in best.items():
-        label = "batch 1 (the earlier tools' way)" if batch_size == 1 else f"batch {batch_size} (our default)"
-        print(f"  {label:<34} {len(dataset) / seconds:8.2f} images/s  ({seconds:.1f} s)")
-    print(f"  ratio                              {best[1] / best[DEFAULT_BATCH]:8.2f}x")
+    labels = {1: "batch 1 (the earlier tools' way)", DEFAULT_BATCH: f"batch {DEFAULT_BATCH} (our default)"}
+    _, seconds = take_turns({labels[batch_size]: lambda batch_size=batch_size: evaluate_model(
+        net, dataset, batch_size, "cpu", workers=workers) for batch_size in labels}, rounds)
+    for label, times in seconds.items():
+        print(f"  {label:<34} {len(dataset) / min(times):8.2f} images/s at best, "
+              f"{len(dataset) / statistics.median(times):.2f} at the median  ({best_and_median(times)})")
+    one, default = seconds[labels[1]], seconds[labels[DEFAULT_BATCH]]
+    print(f"  ratio                              {min(one) / min(default):8.2f}x at best, "
+          f"{statistics.median(one) / statistics.median(default):.2f}x at the median")
 
 
 def main() -> None:
@@ -159,10 +176,10 @@ def main() -> None:
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco128"
     parser.add_argument("--data", default=os.environ.get("SSD_COCO128", shared), help="coco128's root")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", "--repeats", type=int, default=2, help="turns each variant takes")
     args = parser.parse_args()
-    bench_metrics(args.images, args.detections)
-    bench_end_to_end(Path(args.data), args.workers, args.repeats)
+    bench_metrics(args.images, args.detections, args.rounds)
+    bench_end_to_end(Path(args.data), args.workers, args.rounds)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Peak memory of training with validation, side by side in one run: train_ssd.py with README's
-low-memory recipe (mb1-ssd, batch 4, 2 data workers, 300 x 300: a Jetson Nano's settings) against the
+"""Peak memory of training with validation, side by side in one run: train_ssd.py with the documented
+low-memory recipe (docs/training.md) (mb1-ssd, batch 4, 2 data workers, 300 x 300: a Jetson Nano's settings) against the
 classic pipeline with the same settings.
 
 Each variant runs in its own fresh process, so peaks do not mix. Every 25 ms the PSS of that process
@@ -43,7 +43,8 @@ import torch
 from torch.utils.data import DataLoader
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # its neighbours and the checkout, run or imported (tests)
+# its neighbours, the checkout and tests/classic.py, run or imported (tests)
+sys.path[:0] = [str(BENCH), str(BENCH.parent), str(BENCH.parent / "tests")]
 from classic import MatchPrior, classic_multibox_loss  # noqa: E402
 from dataloader import ClassicCocoDataset, resize, subtract_means, to_percent_coords, to_tensor  # noqa: E402
 from train_step import (IOU_THRESHOLD, LEARNING_RATE, MOMENTUM, WEIGHT_DECAY, Clock, Variant,  # noqa: E402
@@ -55,7 +56,8 @@ from vision.training.options import parse_args as train_options  # noqa: E402
 from vision.training.precision import Precision, describe_device  # noqa: E402
 
 REPO = BENCH.parent
-RECIPE_HEADING = "### Low memory: a Jetson Nano"  # README's section whose train_ssd.py line is the recipe
+RECIPE_PAGE = REPO / "docs" / "training.md"
+RECIPE_HEADING = "### Low memory: a Jetson Nano"  # the section whose train_ssd.py line is the recipe
 SAMPLE_SECONDS = 0.025
 OURS_TRAINED = ": training loss "  # loop.py logs it once an epoch's steps are done, before validation
 CLASSIC_TRAINED = "classic: training steps done"
@@ -149,10 +151,10 @@ def measure(command: list[str], marker: str, stop_at_marker: bool = False) -> di
 
 # ---- the variants ----
 
-def readme_recipe() -> list[str]:
-    """The flags of README's low-memory recipe: the `python3 train_ssd.py` line under RECIPE_HEADING."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index(RECIPE_HEADING):]
+def low_memory_recipe() -> list[str]:
+    """The flags of the documented low-memory recipe: the `python3 train_ssd.py` line under RECIPE_HEADING."""
+    page = RECIPE_PAGE.read_text(encoding="utf-8")
+    section = page[page.index(RECIPE_HEADING):]
     line = next(line for line in section.splitlines() if line.strip().startswith("python3 train_ssd.py"))
     return shlex.split(line)[2:]
 
@@ -262,8 +264,8 @@ def parse_args():
     parser.add_argument("--data", type=Path, default=Path(default_data),
                         help="a VOC dataset with trainval and test lists")
     parser.add_argument("--flags", type=shlex.split, default=None,
-                        help="train_ssd.py's flags, as --flags=\"...\" (default: README's low-memory recipe); the "
-                             "data, model directory, run length and device are the benchmark's")
+                        help="train_ssd.py's flags, as --flags=\"...\" (default: the low-memory recipe of "
+                             "docs/training.md); the data, model directory, run length and device are the benchmark's")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="training steps per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="turns each variant takes")
@@ -273,7 +275,7 @@ def parse_args():
                         help="run the classic epochs in this process, unmeasured (the benchmark starts it so)")
     args = parser.parse_args()
     if args.flags is None:
-        args.flags = readme_recipe()
+        args.flags = low_memory_recipe()
     return args
 
 

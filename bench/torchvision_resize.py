@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from torchvision.io import ImageReadMode, read_image
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 from torchvision.ops import box_iou
 
@@ -21,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from model_helpers import randomized  # noqa: E402
+from vision.datasets.images import load_image  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.ssd.predictor import Predictor  # noqa: E402
 from vision.ssd.weights import load_weights  # noqa: E402
@@ -44,7 +44,7 @@ def main() -> None:
     pixels, same_top, top_iou, matched, score_gap = [], [], [], [], []
     files = sorted(Path(args.images).rglob("*.jpg"))
     for path in files:
-        image = read_image(str(path), ImageReadMode.RGB)
+        image = load_image(path)
         pixels.append((resize_image(image, 320).float() - resize_image(image, 320, "torchvision")).abs().mean().item())
         a, b = ours.predict(image), theirs.predict(image)
         same_top.append(float(a.labels[0] == b.labels[0]))

@@ -48,7 +48,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler, default_collate
 from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runs from a checkout, installed or not
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # a checkout, installed or not; tests/classic.py
 from classic import MatchPrior, assign_priors, classic_multibox_loss  # noqa: E402
 from dataloader import ClassicCocoDataset, classic_train_augmentation  # noqa: E402
 from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # noqa: E402

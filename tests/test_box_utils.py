@@ -1,7 +1,7 @@
 import torch
 from torchvision.ops import box_iou
 
-from bench.classic import assign_priors
+from classic import assign_priors
 from vision.ssd import create_net
 from vision.utils import box_utils
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.classic import classic_multibox_loss
+from classic import classic_multibox_loss
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import create_net
 from vision.utils import box_utils

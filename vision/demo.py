@@ -19,8 +19,36 @@ EPOCHS = 4
 def train_arguments(data: Path, model_dir: Path, epochs: int = EPOCHS, resolution: int = 300) -> list:
     """train_ssd.py's arguments for the demo's model (bench/amp_accuracy.py trains it too): the net's
     from-scratch recipe (vision/training/recipes.py), which the demo's runs measured."""
-    return ["train_ssd.py", "--data", data, "--model-dir", model_dir, "--net", NET, "--no-pretrained",
-            "--resolution", resolution, "--epochs", epochs, "--workers", 1]
+    return ["-m", "vision.commands.train", "--data", data, "--model-dir", model_dir, "--net", NET,
+            "--no-pretrained", "--resolution", resolution, "--epochs", epochs, "--workers", 1]
+
+
+def steps(out: Path, epochs: int = EPOCHS, resolution: int = 300, train_count: int = 2000,
+          val_count: int = 80) -> list[tuple[str, list]]:
+    """The demo's steps: (name, the arguments of `python`). Each runs a module of the package, so the
+    demo works from an installed package as from a checkout."""
+    data, model, evaluation, jetson = out / "data", out / "model", out / "eval", out / "eval-jetson"
+    return [
+        ("generate the built-in dataset",
+         ["-m", "vision.datasets.synthetic", "--out", data, "--train-count", train_count,
+          "--val-count", val_count, "--image-size", resolution]),
+        ("validate the training images",
+         ["-m", "vision.commands.validate_images", "--path", data / "train2017", "--annotations",
+          data / "annotations" / "instances_train2017.json"]),
+        ("validate the validation images",
+         ["-m", "vision.commands.validate_images", "--path", data / "val2017", "--annotations",
+          data / "annotations" / "instances_val2017.json"]),
+        ("fix the annotations", ["-m", "vision.commands.fix_coco", "--path", data]),
+        ("train", train_arguments(data, model, epochs, resolution)),
+        ("evaluate", ["-m", "vision.commands.eval", "--trained_model", model / "checkpoint-best.pth",
+                      "--dataset", data, "--output-dir", evaluation]),
+        ("export to ONNX", ["-m", "vision.commands.export", "--model-dir", model]),
+        ("evaluate the ONNX model as detectNet runs it",
+         ["-m", "vision.commands.eval", "--onnx", model / "ssd-mobilenet.onnx", "--net", NET, "--label_file",
+          model / "labels.txt", "--dataset", data, "--jetson", "--output-dir", jetson]),
+        ("run the example", [REPO / "run_ssd_example.py", NET, model / "checkpoint-best.pth", model / "labels.txt",
+                             data / "val2017" / "000001.jpg", "--output", out / "example.jpg"]),
+    ]
 
 
 def main(argv=None) -> int:
@@ -32,38 +60,15 @@ def main(argv=None) -> int:
     parser.add_argument("--val-count", type=int, default=80)
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    data, model, evaluation, jetson = out / "data", out / "model", out / "eval", out / "eval-jetson"
-    onnx = model / "ssd-mobilenet.onnx"
-    example = out / "example.jpg"
     started = time.perf_counter()
-    steps = [
-        ("generate the built-in dataset",
-         ["-m", "vision.datasets.synthetic", "--out", data, "--train-count", args.train_count,
-          "--val-count", args.val_count, "--image-size", args.resolution]),
-        ("validate the training images",
-         ["validate_image_files.py", "--path", data / "train2017", "--annotations",
-          data / "annotations" / "instances_train2017.json"]),
-        ("validate the validation images",
-         ["validate_image_files.py", "--path", data / "val2017", "--annotations",
-          data / "annotations" / "instances_val2017.json"]),
-        ("fix the annotations", ["fix_coco_annotations.py", "--path", data]),
-        ("train", train_arguments(data, model, args.epochs, args.resolution)),
-        ("evaluate", ["eval_ssd.py", "--trained_model", model / "checkpoint-best.pth", "--dataset", data,
-                      "--output-dir", evaluation]),
-        ("export to ONNX", ["onnx_export.py", "--model-dir", model]),
-        ("evaluate the ONNX model as detectNet runs it",
-         ["eval_ssd.py", "--onnx", onnx, "--net", NET, "--label_file", model / "labels.txt",
-          "--dataset", data, "--jetson", "--output-dir", jetson]),
-        ("run the example", ["run_ssd_example.py", NET, model / "checkpoint-best.pth", model / "labels.txt",
-                             data / "val2017" / "000001.jpg", "--output", example]),
-    ]
-    for name, command in steps:
+    for name, command in steps(out, args.epochs, args.resolution, args.train_count, args.val_count):
         print(f"\n=== demo: {name} ===", flush=True)
-        result = subprocess.run([sys.executable, *map(str, command)], cwd=REPO)
+        result = subprocess.run([sys.executable, *map(str, command)])
         if result.returncode != 0:
             print(f"\ndemo failed at step '{name}' (exit code {result.returncode})", file=sys.stderr)
             return 1
-    _summary(out, evaluation, jetson, onnx, example, time.perf_counter() - started)
+    _summary(out, out / "eval", out / "eval-jetson", out / "model" / "ssd-mobilenet.onnx", out / "example.jpg",
+             time.perf_counter() - started)
     return 0
 
 

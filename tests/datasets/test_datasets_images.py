@@ -1,5 +1,7 @@
 import io
 import logging
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from PIL import Image
 
 from bomb_images import truncated_png_bomb, zero_png
 from vision.datasets import ImageReadError, TransformedDataset, collate_samples, load_image, open_dataset
+from vision.datasets import images
 from vision.transforms import SSDEvalTransform
 from vision.utils.pixel_limit import PixelLimitError
 from datasets_helpers import make_voc, voc_object
@@ -25,6 +28,40 @@ def test_every_image_becomes_uint8_rgb(tmp_path, mode, suffix):
     assert decoded.dtype == torch.uint8 and decoded.shape == (3, 20, 30)
     if mode == "RGB" and suffix == ".bmp":
         assert torch.equal(decoded, torch.from_numpy(pixels).permute(2, 0, 1))
+
+
+def jpeg_and_png(tmp_path) -> list:
+    pixels = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    for suffix in (".jpg", ".png"):
+        Image.fromarray(pixels).save(tmp_path / f"image{suffix}")
+    return [tmp_path / "image.jpg", tmp_path / "image.png"]
+
+
+def test_decoding_warns_nothing(tmp_path):
+    """torchvision 0.29 deprecates its decoders: TorchCodec's decode where it loads, and where it does not,
+    choosing torchvision's is deliberate and says nothing per image."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for path in jpeg_and_png(tmp_path):
+            load_image(path)
+            images._decode_with_torchvision(torch.from_numpy(np.fromfile(path, dtype=np.uint8)))
+
+
+def test_torchvision_decodes_where_torchcodec_does_not_load(monkeypatch, tmp_path):
+    for module in ("torchcodec", "torchcodec.decoders"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    name, decode = images._choose_decoder()
+    assert name == "torchvision.io"
+    for path in jpeg_and_png(tmp_path):
+        assert torch.equal(decode(torch.from_numpy(np.fromfile(path, dtype=np.uint8))), load_image(path))
+
+
+def test_torchcodec_decodes_where_it_loads(tmp_path):
+    pytest.importorskip("torchcodec.decoders")
+    assert images.DECODER == "torchcodec"
+    for path in jpeg_and_png(tmp_path):  # the same pixels as torchvision's decoders
+        data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+        assert torch.equal(load_image(path), images._decode_with_torchvision(data))
 
 
 def test_missing_and_corrupt_images_raise(tmp_path):

@@ -7,7 +7,7 @@ import torch
 from bad_annotations import COCO_FAULTS, FAULTS
 from eval_helpers import (MODEL_CLASSES, lively_net, mini_coco, one_line_error, run_eval, save_checkpoint,
                           write_labels)
-from vision.evaluation.cli import main
+from vision.commands.eval import main
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from eval_helpers import (MODEL_CLASSES, RESOLUTION, lively_net, load_json, mini
                           save_checkpoint, write_labels)
 from vision.datasets import open_dataset
 from vision.evaluation import evaluate_model
-from vision.evaluation.cli import main
+from vision.commands.eval import main
 from vision.evaluation.coco_metrics import STAT_NAMES
 from vision.export.onnx_export import export_onnx
 

@@ -5,7 +5,7 @@ from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
 from eval_helpers import load_json, mini_coco
 from model_helpers import randomized
-from vision.evaluation.cli import main
+from vision.commands.eval import main
 from vision.ssd import weights
 
 SSDLITE = "ssdlite320-mb3-large"

@@ -6,8 +6,7 @@ import os
 import pytest
 
 from vision.prep import PrepError
-from vision.prep.download import CHUNK_SIZE, DownloadError, download, part_path
-from vision.prep.fileio import ensure_free_space
+from vision.prep.download import CHUNK_SIZE, DownloadError, download, ensure_free_space, part_path
 
 BODY = os.urandom(4 * CHUNK_SIZE + 12345)
 CUT = 2 * CHUNK_SIZE + 1000  # bytes sent before the connection drops

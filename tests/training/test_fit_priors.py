@@ -9,7 +9,7 @@ import torch
 
 import train_ssd
 from vision.datasets.synthetic import generate
-from vision.evaluation.cli import main as eval_main
+from vision.commands.eval import main as eval_main
 from vision.export.onnx_detector import OnnxModel, net_input
 from vision.export.onnx_export import synthetic_image
 from vision.ssd import create_net

@@ -1,4 +1,4 @@
-"""What a training run keeps in memory: its data workers, and README's low-memory recipe (bench/memory.py
+"""What a training run keeps in memory: its data workers, and the low-memory recipe of docs/training.md (bench/memory.py
 measures that recipe; here it runs for two steps, so that it cannot rot)."""
 import logging
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import train_ssd
-from bench.memory import children, readme_recipe
+from bench.memory import children, low_memory_recipe
 from vision.training import loop
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes from /proc")
@@ -85,10 +85,10 @@ def exited(workers: set[int], seconds: float = 15) -> bool:
     return not workers & live_children()
 
 
-def test_readme_low_memory_recipe_trains(shapes, tmp_path):
-    """README's recipe as written, with the test's data, model directory and run length (argparse keeps
+def test_documented_low_memory_recipe_trains(shapes, tmp_path):
+    """The documented recipe as written, with the test's data, model directory and run length (argparse keeps
     an option's last value), on the CPU."""
-    recipe = readme_recipe()
+    recipe = low_memory_recipe()
     assert recipe[:2] == ["--data=data/fruit", "--model-dir=models/fruit"]  # what the test replaces
     argv = [*recipe, "--data", str(shapes), "--model-dir", str(tmp_path / "model"), "--epochs", "1",
             "--max-steps-per-epoch", "2", "--no-pretrained", "--device", "cpu"]

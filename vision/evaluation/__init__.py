@@ -7,7 +7,8 @@ conventions), and the runs that produce the detections (a net, an ONNX export, d
 Modules: ground_truth (COCO instances from any dataset), results (detections in COCO's results
 format), coco_metrics, voc_metrics, summary (both, and the per-class table), inference (pipelines),
 jetson (detectNet's pre- and post-processing), plots, outputs, runner (evaluate_model and
-eval_ssd.py's model mode), scoring (its saved-detections mode, without torch), cli (its options).
+eval_ssd.py's model mode), scoring (its saved-detections mode, without torch); the command line is
+vision/commands/eval.py.
 """
 
 

@@ -1,4 +1,4 @@
-"""What jetson-inference's detectNet does around an exported SSD (README.md, "Export to ONNX and run on
+"""What jetson-inference's detectNet does around an exported SSD (docs/export.md, "Export to ONNX and run on
 a Jetson"), to predict the accuracy users will see on the device.
 
 Pre-processing: a nearest-neighbour stretch of the whole image to SxS, then (px/255 - 0.5)/0.5.

@@ -1,4 +1,4 @@
-"""What an export must produce for detectNet (README.md, "Export to ONNX and run on a Jetson"), and the
+"""What an export must produce for detectNet (docs/export.md, "Export to ONNX and run on a Jetson"), and the
 files around it: the checkpoint to export, stale TensorRT engines, the detectnet command line.
 
 Kept free of torch so that command-line mistakes are reported before torch's slow import.
@@ -70,7 +70,7 @@ def stale_engines(onnx_path: str) -> list[str]:
 
 
 def detectnet_command(onnx_path: str, labels_path: str) -> str:
-    """The detectnet command line of the README's "Export to ONNX and run on a Jetson", with these paths."""
+    """The detectnet command line of docs/export.md's "Export to ONNX and run on a Jetson", with these paths."""
     scores, boxes = OUTPUT_NAMES
     return (f"detectnet --model={shlex.quote(onnx_path)} --labels={shlex.quote(labels_path)} \\\n"
             f"          --input-blob={INPUT_NAME} --output-cvg={scores} --output-bbox={boxes} "

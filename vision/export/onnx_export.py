@@ -1,4 +1,4 @@
-"""Export an SSD to the ONNX graph that jetson-inference's detectNet loads, and check it (README.md,
+"""Export an SSD to the ONNX graph that jetson-inference's detectNet loads, and check it (docs/export.md,
 "Export to ONNX and run on a Jetson").
 
 The graph takes the normalized input `input_0` [B,3,S,S] and gives `scores` [B,N,C] (softmaxed) and

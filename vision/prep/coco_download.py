@@ -12,8 +12,7 @@ from tqdm import tqdm
 from vision.utils.fileio import atomic_write_json
 
 from . import PrepError
-from .download import DEFAULT_MIN_SPEED, DEFAULT_TIMEOUT_S, download, part_path
-from .fileio import ensure_free_space, format_bytes
+from .download import DEFAULT_MIN_SPEED, DEFAULT_TIMEOUT_S, download, ensure_free_space, format_bytes, part_path
 
 OFFICIAL_HOST = "images.cocodataset.org"
 DEFAULT_BASE_URL = f"http://{OFFICIAL_HOST}"

@@ -3,10 +3,8 @@
 from pathlib import Path
 
 from . import PrepError
-from vision.utils.fileio import atomic_write_json
+from vision.utils.fileio import atomic_write_json, backup_once
 from vision.utils.jsonfile import read_json
-
-from .fileio import backup_once
 
 
 def load_instances(path: Path, required=("images", "annotations", "categories")) -> dict:

@@ -11,6 +11,7 @@ import hashlib
 import math
 import os
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -21,7 +22,6 @@ import urllib3
 from tqdm import tqdm
 
 from . import PrepError
-from .fileio import ensure_free_space
 
 CHUNK_SIZE = 256 * 1024  # also the most a dropped connection can cost (urllib3 drops a short read)
 MAX_BACKOFF_S = 60.0
@@ -248,3 +248,22 @@ def _number(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def ensure_free_space(directory: Path, needed_bytes: int, what: str) -> None:
+    """Fail before starting work that would run the disk full part-way through."""
+    directory = Path(directory)
+    free = shutil.disk_usage(directory).free
+    if needed_bytes > free:
+        raise PrepError(
+            f"{directory}: not enough free disk space for {what}: "
+            f"need {format_bytes(needed_bytes)}, {format_bytes(free)} free"
+        )
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

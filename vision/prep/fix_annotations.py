@@ -8,11 +8,10 @@ predictions back to official ids. Running the fix again finds nothing to do.
 import os
 from pathlib import Path
 
-from vision.utils.fileio import atomic_write_text
+from vision.utils.fileio import atomic_write_text, backup_path
 
 from . import PrepError
 from .coco_json import load_instances, remove_images, save_instances
-from .fileio import backup_path
 
 DEFAULT_SPLITS = ("train2017", "val2017")
 MAX_NAMES_SHOWN = 10

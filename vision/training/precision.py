@@ -4,7 +4,7 @@
 AVX512-BF16 or AMX (elsewhere PyTorch emulates it, many times slower than float32), bf16 on GPUs from
 compute capability 8.0 (Ampere, Jetson Orin), fp16 with a grad scaler on GPUs with fast fp16 below it
 (Jetson Nano, TX2, Xavier, Volta, Turing). Channels-last is the default on CPUs, where every net trains
-faster with it (bench/train_step.py; figures in README.md's Results).
+faster with it (bench/train_step.py; figures in docs/results.md).
 """
 import contextlib
 import logging

@@ -1,10 +1,11 @@
-"""Image file names, and atomic writes: a reader, or a run cut short, sees the old file or the complete
-new one, never part."""
+"""Image file names, atomic writes (a reader, or a run cut short, sees the old file or the complete new
+one, never part) and the backups of files about to be rewritten."""
 import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
 
@@ -102,3 +103,18 @@ def atomic_write_image(path, bgr, params: tuple[int, ...] = ()) -> None:
     with staged_path(path) as staging:
         if not cv2.imwrite(str(staging), bgr, list(params)):
             raise OSError(f"{path}: cannot write the image")
+
+
+def backup_path(path: Path) -> Path:
+    """instances_train2017.json -> instances_train2017.orig.json"""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.orig{path.suffix}")
+
+
+def backup_once(path: Path) -> Path:
+    """Copy path to its .orig backup unless a backup exists (it then holds the true original)."""
+    backup = backup_path(path)
+    if not backup.exists():
+        with staged_path(backup) as staging:
+            shutil.copy2(path, staging)
+    return backup

@@ -1,5 +1,5 @@
 """The earlier tools' matching and loss (qfgaohao/pytorch-ssd box_utils, MatchPrior, MultiboxLoss), line
-for line: the baseline of bench/ and the reference the tests compare this toolkit's versions with."""
+for line: the oracle the tests compare this toolkit's versions with, and the baseline of bench/."""
 import math
 
 import torch

@@ -4,11 +4,11 @@ Kept free of torch at import, so that mistakes in the options are reported at on
 """
 import logging
 import os
+import sys
 from pathlib import Path
 
 from vision.cli import OneLineParser, boolean, fail, resolve_device, run_main
-
-from .coco_metrics import BACKENDS
+from vision.evaluation.coco_metrics import BACKENDS
 
 PROG = "eval_ssd.py"
 TORCHVISION = "torchvision"  # --trained_model: torchvision's COCO weights (vision.ssd.weights.TORCHVISION)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 def _evaluate(args) -> int:
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)  # a wrong --output-dir fails before the slow part
     if args.detections:
-        from .scoring import run_on_detections  # here: it loads OpenCV and matplotlib
+        from vision.evaluation.scoring import run_on_detections  # here: it loads OpenCV and matplotlib
         lines = run_on_detections(args)
     else:
         lines = _run_on_model(args)
@@ -135,7 +135,12 @@ def _evaluate(args) -> int:
 
 
 def _run_on_model(args) -> list[str]:
-    from .runner import run_on_model  # here: torch takes seconds to load, and the checks above answer at once
+    # Imported only now: torch takes seconds to load, and the checks above should answer at once.
+    from vision.evaluation.runner import run_on_model
     args.device = resolve_device(args.device, args.use_cuda)
     args.nms_method = "detectnet" if args.jetson else args.nms_method or "hard"
     return run_on_model(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
