@@ -7,6 +7,7 @@ import pytest
 
 import train_ssd
 from vision.cli import run_main
+from vision.commands import train as train_command
 from vision.datasets import DatasetError, ImageReadError
 from vision.errors import OptionError, UserError
 from vision.evaluation.errors import EvaluationError
@@ -74,7 +75,7 @@ def test_train_ssd_lets_a_programming_error_through(monkeypatch, tmp_path, capsy
     def broken(*args):
         raise ValueError("a bug in the training code")
 
-    monkeypatch.setattr(train_ssd, "train", broken)
+    monkeypatch.setattr(train_command, "train", broken)
     with pytest.raises(ValueError, match="a bug in the training code"):
         train_ssd.main(["--data", str(tmp_path), "--model-dir", str(tmp_path / "model")])
     assert capsys.readouterr().err == ""
