@@ -5,7 +5,8 @@ import errno
 import pytest
 import torch
 
-from vision.cli import OptionError, boolean, resolve_device, run_main
+from vision.cli import boolean, resolve_device, run_main
+from vision.errors import OptionError, UserError
 
 
 def raising(error: BaseException):
@@ -19,15 +20,15 @@ def raising(error: BaseException):
     (OSError("the disk\nis on fire"), "tool.py: error: the disk is on fire"),
 ])
 def test_os_errors_are_one_line(capsys, error, message):
-    assert run_main("tool.py", raising(error), (ValueError,), error_code=1) == 1
+    assert run_main("tool.py", raising(error), error_code=1) == 1
     assert capsys.readouterr().err == message + "\n"
 
 
-def test_expected_errors_are_one_line_and_others_raise(capsys):
-    assert run_main("tool.py", raising(ValueError("bad value")), (ValueError,)) == 2
+def test_user_errors_are_one_line_and_others_raise(capsys):
+    assert run_main("tool.py", raising(UserError("bad value"))) == 2
     assert capsys.readouterr().err == "tool.py: error: bad value\n"
     with pytest.raises(KeyError):
-        run_main("tool.py", raising(KeyError("bug")), (ValueError,))
+        run_main("tool.py", raising(KeyError("bug")))
 
 
 def test_boolean_reads_the_earlier_tools_spellings():

@@ -4,7 +4,7 @@ import torch
 
 from vision.datasets import open_dataset
 from vision.datasets.synthetic import generate
-from vision.ssd import coverage, create_net
+from vision.ssd import NetError, coverage, create_net
 from vision.ssd.coverage import Boxes, dataset_boxes, full_report, measure, sample_images, uncovered_warning
 from vision.ssd.prior_fit import fit_specs
 from vision.ssd.priors import generate_priors, specs_from_saved, specs_to_saved
@@ -131,9 +131,9 @@ def test_boxes_the_net_own_priors_cover_keep_them():
 def test_prior_specs_round_trip_and_a_wrong_layout_is_refused():
     net = create_net("mb1-ssd", 3)
     assert specs_from_saved(specs_to_saved(net.specs)) == net.specs
-    with pytest.raises(ValueError, match="prior_specs"):
+    with pytest.raises(NetError, match="prior_specs"):
         specs_from_saved([{"min_size": 3}])
-    with pytest.raises(ValueError, match="anchors per location"):
+    with pytest.raises(NetError, match="anchors per location"):
         create_net("mb1-ssd-lite", 3, specs=create_net("vgg16-ssd", 3).specs)
 
 

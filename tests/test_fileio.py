@@ -128,7 +128,7 @@ def test_a_write_the_os_refuses_names_the_file_keeps_the_old_one_and_leaves_no_t
                         "from vision.cli import run_main\n"
                         "from vision.utils.fileio import atomic_write_json\n"
                         "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
-                        "sys.exit(run_main('prep', lambda: atomic_write_json(sys.argv[1], list(range(9999))), ()))\n",
+                        "sys.exit(run_main('prep', lambda: atomic_write_json(sys.argv[1], list(range(9999)))))\n",
                         str(target))
     assert (failed.returncode, failed.stderr) == (2, f"prep: error: {target}: File too large\n")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == [target.name]

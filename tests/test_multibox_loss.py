@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import pytest
 import torch
@@ -44,6 +45,22 @@ def test_the_earlier_constructor_arguments_are_accepted():
     confidence, locations, labels, gt_locations = matched_batch(3)
     torch.testing.assert_close(loss(confidence, locations, labels, gt_locations),
                                classic_multibox_loss(confidence, locations, labels, gt_locations))
+
+
+@pytest.mark.parametrize("name, value", [("iou_threshold", 0.6), ("center_variance", 0.2), ("size_variance", 0.1)])
+def test_an_earlier_setting_other_than_its_default_is_warned_about(name, value):
+    with pytest.warns(UserWarning, match=rf"^MultiboxLoss ignores {name}={value}: targets are matched and encoded "
+                                         rf"with {name}=0\.\d before the loss$") as caught:
+        MultiboxLoss(**{name: value})
+    assert len(caught) == 1
+
+
+def test_the_earlier_defaults_are_accepted_silently():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MultiboxLoss(create_net("mb1-ssd", 2).priors, iou_threshold=0.5, neg_pos_ratio=3, center_variance=0.1,
+                     size_variance=0.2, device=torch.device("cpu"))
+        MultiboxLoss(negatives_per_empty_image=4)
 
 
 def test_hand_checked_case():

@@ -6,7 +6,7 @@ import torch
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small
 
 from golden import golden_input, golden_state_dict
-from vision.ssd import NET_NAMES, create_net
+from vision.ssd import NET_NAMES, NetError, create_net
 from vision.inference.onnx_model import registry_scaling
 from vision.ssd.nets import NETS
 from vision.ssd.ssd import normalize
@@ -143,7 +143,7 @@ def test_the_one_normalize_uses_each_registry_nets_mean_and_std(name):
     (dict(name="vgg16-ssd", num_classes=3, resolution=64), "too small"),
 ])
 def test_bad_arguments_are_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(NetError, match=message):
         create_net(**kwargs)
 
 

@@ -5,6 +5,8 @@ import argparse
 import sys
 from typing import Callable
 
+from vision.errors import OptionError, UserError
+
 USER_ERROR = 2
 
 
@@ -13,10 +15,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class OptionError(Exception):
-    """A wrong command-line value; the message is one line."""
 
 
 def boolean(text: str) -> bool:
@@ -49,12 +47,6 @@ def fail(prog: str, error: Exception | str, code: int = USER_ERROR) -> int:
     return code
 
 
-def first_line(error: Exception) -> str:
-    """The first line of a library's error message (some span pages), or the error's type."""
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
-
-
 def os_error_message(error: OSError) -> str:
     """"<file>: <reason>" (as the shell says it), or the error's own text when it names no file."""
     if error.filename is None or error.strerror is None:
@@ -62,13 +54,12 @@ def os_error_message(error: OSError) -> str:
     return f"{error.filename}: {error.strerror}"
 
 
-def run_main(prog: str, body: Callable[[], int], errors: tuple[type[Exception], ...],
-             error_code: int = USER_ERROR) -> int:
-    """Run a command's body; the expected `errors` and the OS's (a folder that cannot be written, a
-    full disk) become one line. Programming errors still raise."""
+def run_main(prog: str, body: Callable[[], int], error_code: int = USER_ERROR) -> int:
+    """Run a command's body; a UserError (something the user gave cannot be used) and the OS's errors (a
+    folder that cannot be written, a full disk) become one line. Programming errors still raise."""
     try:
         return body()
-    except errors as error:
+    except UserError as error:
         return fail(prog, error, error_code)
     except OSError as error:
         return fail(prog, os_error_message(error), error_code)

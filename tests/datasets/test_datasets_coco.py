@@ -7,6 +7,7 @@ import torch
 from bad_annotations import COCO_FAULTS, annotation, coco_tree, image
 from vision.datasets import CocoDataset, DatasetError, open_dataset
 from vision.datasets.synthetic import CATEGORIES
+from vision.utils.jsonfile import JsonReadError
 
 
 def check_item(item):
@@ -87,7 +88,7 @@ def test_errors_name_the_file(tmp_path):
     with pytest.raises(DatasetError, match="instances_train2017.json: no images"):
         CocoDataset(tmp_path, "train")
     (tmp_path / "annotations" / "instances_train2017.json").write_text("{")
-    with pytest.raises(DatasetError, match=r"instances_train2017.json: not valid JSON \(line 1"):
+    with pytest.raises(JsonReadError, match=r"instances_train2017.json: not valid JSON \(line 1"):
         open_dataset(tmp_path, "train")
 
 

@@ -9,9 +9,10 @@ import torch
 from PIL import Image
 
 from bomb_images import truncated_png_bomb, zero_png
-from vision.datasets import DatasetError, ImageReadError, TransformedDataset, collate_samples, load_image, open_dataset
+from vision.datasets import ImageReadError, TransformedDataset, collate_samples, load_image, open_dataset
 from vision.datasets import images
 from vision.transforms import SSDEvalTransform
+from vision.utils.pixel_limit import PixelLimitError
 from datasets_helpers import make_voc, voc_object
 
 
@@ -118,5 +119,5 @@ def test_an_image_over_the_pixel_limit_is_skipped_named_and_counted(tmp_path, ca
 def test_a_wrong_pixel_limit_stops_start_up(tmp_path, monkeypatch):
     root = make_voc(tmp_path, {"a": ("a.jpg", [voc_object("cat", (2, 2, 20, 20))])}, {"trainval": ["a"]})
     monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "1e9")
-    with pytest.raises(DatasetError, match=r"^SSD_MAX_IMAGE_PIXELS=1e9: not a whole number of pixels above 0$"):
+    with pytest.raises(PixelLimitError, match=r"^SSD_MAX_IMAGE_PIXELS=1e9: not a whole number of pixels above 0$"):
         open_dataset(root)

@@ -11,31 +11,24 @@ def test_draws_a_grid_of_samples(shapes, tmp_path):
     assert cv2.imread(str(out)).shape == (4 + 2 * 68, 4 + 2 * 68, 3)
 
 
-def test_command_line_with_augmentation(shapes, tmp_path, monkeypatch, capsys):
+def test_command_line_with_augmentation(shapes, tmp_path, capsys):
     out = tmp_path / "augmented.png"
-    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(shapes), "--augment", "ssdlite", "--resolution", "64",
-                                     "--count", "3", "--out", str(out)])
-    show.main()
+    assert show.main(["--dataset", str(shapes), "--augment", "ssdlite", "--resolution", "64", "--count", "3",
+                      "--out", str(out)]) == 0
     assert capsys.readouterr().out == f"wrote {out}\n"
     assert cv2.imread(str(out)).shape == (4 + 2 * 68, 4 + 2 * 68, 3)
 
 
-def test_command_line_errors_are_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(tmp_path), "--out", str(tmp_path / "x.png")])
-    with pytest.raises(SystemExit) as exit_info:
-        show.main()
-    assert exit_info.value.code == 2
+def test_command_line_errors_are_one_line(tmp_path, capsys):
+    assert show.main(["--dataset", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
     assert capsys.readouterr().err == (f"python3 -m vision.visualize.show: error: {tmp_path}: not a dataset layout this tool reads: expected "
                                     "annotations/instances_*.json (COCO), Annotations/ with ImageSets/Main/ "
                                     "(VOC) or sub-*-annotations-bbox.csv (Open Images)\n")
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_bad_annotation_files_are_one_line_naming_the_file(tmp_path, monkeypatch, capsys, fault):
+def test_bad_annotation_files_are_one_line_naming_the_file(tmp_path, capsys, fault):
     build, problem = FAULTS[fault]
     root, path = build(tmp_path / "data")
-    monkeypatch.setattr("sys.argv", ["show", "--dataset", str(root), "--out", str(tmp_path / "x.png")])
-    with pytest.raises(SystemExit) as exit_info:
-        show.main()
-    assert exit_info.value.code == 2
+    assert show.main(["--dataset", str(root), "--out", str(tmp_path / "x.png")]) == 2
     assert capsys.readouterr().err == f"python3 -m vision.visualize.show: error: {path}: {problem}\n"

@@ -1,7 +1,5 @@
 import json
 
-import pytest
-
 from vision.datasets import open_dataset
 from vision.datasets import synthetic
 from vision.datasets.synthetic import CATEGORIES, generate
@@ -28,10 +26,8 @@ def test_coco_layout_with_gaps_in_the_ids_and_empty_images(shapes):
     assert sides.max() <= 180 * 96 / 300 + 1 and sides.max(axis=1).min() >= 1
 
 
-def test_command_line_at_the_default_size(tmp_path, monkeypatch):
-    monkeypatch.setattr("sys.argv", ["synthetic", "--out", str(tmp_path), "--train-count", "40",
-                                     "--val-count", "1"])
-    synthetic.main()
+def test_command_line_at_the_default_size(tmp_path):
+    assert synthetic.main(["--out", str(tmp_path), "--train-count", "40", "--val-count", "1"]) == 0
     dataset = open_dataset(tmp_path, "train")
     counts = dataset.table.box_counts()
     assert len(dataset) == 40 and (counts == 0).any() and counts.max() > 1
@@ -47,9 +43,8 @@ def test_object_sizes_make_small_objects(tmp_path):
     assert len(sides) > 30 and sides.max() <= 16 + 1 and sides.min() >= 8 * 0.4  # a star's or triangle's box
 
 
-def test_command_line_refuses_a_backwards_size_range(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("sys.argv", ["synthetic", "--out", str(tmp_path / "out"), "--object-sizes", "30", "5"])
-    with pytest.raises(SystemExit):
-        synthetic.main()
-    assert "--object-sizes must be 0 < MIN <= MAX, got 30 5" in capsys.readouterr().err
+def test_command_line_refuses_a_backwards_size_range(tmp_path, capsys):
+    assert synthetic.main(["--out", str(tmp_path / "out"), "--object-sizes", "30", "5"]) == 2
+    assert capsys.readouterr().err == ("python3 -m vision.datasets.synthetic: error: --object-sizes must be "
+                                       "0 < MIN <= MAX, got 30 5\n")
     assert not (tmp_path / "out").exists()

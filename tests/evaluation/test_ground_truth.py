@@ -10,7 +10,6 @@ from bomb_images import truncated_png_bomb
 from eval_helpers import lively_net
 from vision.datasets import CocoDataset, DatasetError, open_dataset
 from vision.evaluation import evaluate_model
-from vision.evaluation.errors import EvaluationError
 from vision.evaluation.ground_truth import ground_truth, read_annotations
 
 OBJECTS = {  # image -> (class, VOC's 1-based xmin, ymin, xmax, ymax, difficult)
@@ -91,7 +90,7 @@ def test_the_annotations_evaluation_refuses_are_those_training_refuses(tmp_path,
     root, path = build(tmp_path)
     with pytest.raises(DatasetError) as refused_by_the_dataset:
         CocoDataset(root, "train")
-    with pytest.raises(EvaluationError) as refused_by_evaluation:
+    with pytest.raises(DatasetError) as refused_by_evaluation:
         read_annotations(path)
     assert str(refused_by_evaluation.value) == str(refused_by_the_dataset.value) == f"{path}: {problem}"
 

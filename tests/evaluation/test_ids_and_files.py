@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from eval_helpers import load_json, remapped
+from vision.datasets import DatasetError
 from vision.evaluation.category_ids import COCO_CATEGORY_IDS, original_ids
 from vision.evaluation.errors import EvaluationError
 from vision.evaluation.ground_truth import check_annotations, read_annotations
 from vision.evaluation.results import Results, read_results, write_results
+from vision.utils.jsonfile import JsonReadError
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +53,20 @@ def test_written_detections_read_back_exactly(tmp_path):
         assert np.array_equal(getattr(again, name), getattr(results, name))
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
-    ('{"image_id": 1}', "holds a dict"),
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, {"image_id": 1}]', "detection 1 is"),
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}]', "detection 0 is"),
-    ('[{"image_id": "a", "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]', "detection 0 is"),
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1], "score": 0.5}]', "negative width"),
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}]', "non-finite"),
+@pytest.mark.parametrize("content, message, error_type", [
+    ("{not json", "detections file: not valid JSON", JsonReadError),
+    ('{"image_id": 1}', "holds a dict", EvaluationError),
+    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, {"image_id": 1}]', "detection 1 is",
+     EvaluationError),
+    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}]', "detection 0 is", EvaluationError),
+    ('[{"image_id": "a", "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]', "detection 0 is", EvaluationError),
+    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1], "score": 0.5}]', "negative width", EvaluationError),
+    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}]', "non-finite", EvaluationError),
 ])
-def test_bad_detection_files_are_named(tmp_path, content, message):
+def test_bad_detection_files_are_named(tmp_path, content, message, error_type):
     path = tmp_path / "detections.json"
     path.write_text(content)
-    with pytest.raises(EvaluationError, match=message) as error:
+    with pytest.raises(error_type, match=message) as error:
         read_results(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
@@ -79,5 +82,5 @@ def test_annotations_are_checked_and_completed(tmp_path):
     with pytest.raises(EvaluationError, match="category 4"):
         check_annotations(data, "test")
     (tmp_path / "list.json").write_text("[]")
-    with pytest.raises(EvaluationError, match="not a COCO instances file"):
+    with pytest.raises(DatasetError, match="not a COCO instances file"):
         read_annotations(tmp_path / "list.json")

@@ -1,5 +1,6 @@
 """Helpers shared by the export tests (a uniquely named module: conftest.py names clash)."""
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -43,6 +44,21 @@ def load_script(script: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_in_process(capsys, caplog, script: str, *args) -> subprocess.CompletedProcess:
+    """A script's main() run in this process, as a finished process: its exit code (argparse's errors leave by
+    SystemExit) and what it printed. The warnings it logged are put on stderr as the script prints them (in
+    here pytest's log capture takes them)."""
+    caplog.clear()
+    try:
+        code = load_script(script).main(list(map(str, args)))
+    except SystemExit as exit:
+        code = exit.code
+    out = capsys.readouterr()
+    warnings = "".join(f"{script}: warning: {record.getMessage()}\n" for record in caplog.records
+                       if record.levelno >= logging.WARNING)
+    return subprocess.CompletedProcess([script, *map(str, args)], code, out.out, warnings + out.err)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *fragments: str) -> None:

@@ -4,6 +4,7 @@ import torch
 from export_helpers import CLASSES, save_checkpoint, write_labels
 from vision.ssd import create_net
 from vision.ssd.loading import ModelError, load_model, read_model_labels
+from vision.ssd.weights import WeightsError
 
 NET = "mb3-small-ssd-lite"  # the quickest to build
 
@@ -45,7 +46,7 @@ def test_plain_state_dict_warns_that_its_resolution_is_assumed(tmp_path, source,
 
 def test_plain_state_dict_of_another_net_names_it(tmp_path, source):
     torch.save(source.state_dict(), tmp_path / "plain.pth")
-    with pytest.raises(ModelError, match=f"look like a {NET} model: pass --net {NET}"):
+    with pytest.raises(WeightsError, match=f"look like a {NET} model: pass --net {NET}"):
         load_model(str(tmp_path / "plain.pth"), labels=CLASSES)  # mb1-ssd, as the earlier tools assumed
 
 
@@ -54,7 +55,7 @@ def test_mb2_width_of_a_plain_state_dict_comes_from_the_arguments(tmp_path):
     torch.save(source.state_dict(), tmp_path / "plain.pth")
     net, _ = load_model(str(tmp_path / "plain.pth"), "mb2-ssd-lite", CLASSES, width_mult=0.5)
     assert same_weights(net, source)
-    with pytest.raises(ModelError, match="shape mismatch"):
+    with pytest.raises(WeightsError, match="shape mismatch"):
         load_model(str(tmp_path / "plain.pth"), "mb2-ssd-lite", CLASSES)
 
 
@@ -91,8 +92,8 @@ def test_a_base_net_file_is_not_a_model(tmp_path, source):
         load_model(str(tmp_path / "base.pth"), NET, CLASSES)
 
 
-def test_missing_file_is_a_model_error(tmp_path):
-    with pytest.raises(ModelError, match="no such file"):
+def test_missing_file_is_a_weights_error(tmp_path):
+    with pytest.raises(WeightsError, match="nothing.pth: no such file"):
         load_model(str(tmp_path / "nothing.pth"), NET, CLASSES)
 
 

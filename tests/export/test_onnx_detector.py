@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from export_helpers import CLASSES, lively_net
-from vision.evaluation.errors import EvaluationError
-from vision.evaluation.inference import OnnxModel as EvaluationOnnxModel
+from vision.errors import UserError
 from vision.export.contract import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES, ExportError
 from vision.export.onnx_export import _TORCHSCRIPT, export_onnx, synthetic_image
 from vision.inference.onnx_model import OnnxModel
@@ -61,11 +60,11 @@ def test_the_detector_finds_on_every_export_what_it_finds_on_a_batch_of_one(expo
     assert detections.labels.tolist() == expected.labels.tolist()
 
 
-def test_load_errors_are_one_line_export_errors_and_evaluation_errors(tmp_path):
+def test_load_errors_are_one_line_export_errors(tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"not a model")
     with pytest.raises(ExportError, match=r"model.onnx: cannot be loaded by onnxruntime \(") as caught:
         OnnxDetector(str(path), NET, 0.3)
     assert "\n" not in str(caught.value)
-    with pytest.raises(EvaluationError, match=r"model.onnx: cannot be loaded by onnxruntime \("):
-        EvaluationOnnxModel(str(path))
+    with pytest.raises(UserError, match=r"model.onnx: cannot be loaded by onnxruntime \("):  # eval_ssd.py --onnx's
+        OnnxModel(str(path))

@@ -1,11 +1,11 @@
 """onnx_export.py as users run it: in subprocesses (started together, as each spends seconds
-importing torch), checking its output, files and exit codes."""
+importing torch), checking its output, files and exit codes; its one-line errors in this process."""
 import cv2
 import onnx
 import pytest
 import torch
 
-from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script,
+from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_in_process,
                             run_scripts, save_checkpoint, write_labels)
 from vision.export.contract import detectnet_command
 from vision.export.onnx_export import Difference, synthetic_image
@@ -53,10 +53,6 @@ def runs(earlier_tools_dir, our_dir, work):
         "ours": ["onnx_export.py", "--model-dir", our_dir, "--opset", "13",
                  "--output", work / "exported.onnx", "--test-image", work / "street.jpg"],
         "class count": ["onnx_export.py", "--model-dir", our_dir, "--labels", work / "three-classes.txt"],
-        "resolution": ["onnx_export.py", "--model-dir", our_dir, "--resolution", "512"],
-        "dataset labels": ["onnx_export.py", "--model-dir", our_dir, "--labels", work / "dataset-labels.txt"],
-        "wrong net": ["onnx_export.py", "--input", earlier_tools_dir / EARLIER_BEST, "--net", "mb1-ssd-lite",
-                      "--labels", earlier_tools_dir / "labels.txt", "--output", work / "wrong-net.onnx"],
     })
 
 
@@ -85,20 +81,26 @@ def test_our_checkpoint_exports_with_opset_output_and_test_image(runs, our_dir, 
             if opset.domain == ""] == [13]
 
 
-def test_class_count_mismatch_is_one_line(runs):
+def test_class_count_mismatch_is_one_line_in_a_process_of_its_own(runs):
     assert_one_line_error(runs["class count"], 2, "has 4 classes (BACKGROUND included)", "lists 3")
 
 
-def test_resolution_mismatch_is_one_line(runs):
-    assert_one_line_error(runs["resolution"], 2, "saved with resolution 300, not 512")
+def test_resolution_mismatch_is_one_line(our_dir, capsys, caplog):
+    assert_one_line_error(run_in_process(capsys, caplog, "onnx_export.py", "--model-dir", our_dir,
+                                         "--resolution", "512"), 2, "saved with resolution 300, not 512")
 
 
-def test_dataset_labels_without_background_are_one_line(runs):
-    assert_one_line_error(runs["dataset labels"], 2, "looks like a dataset's labels.txt")
+def test_dataset_labels_without_background_are_one_line(our_dir, work, capsys, caplog):
+    assert_one_line_error(run_in_process(capsys, caplog, "onnx_export.py", "--model-dir", our_dir,
+                                         "--labels", work / "dataset-labels.txt"),
+                          2, "looks like a dataset's labels.txt")
 
 
-def test_wrong_net_for_a_state_dict_is_one_line(runs, work):
-    assert_one_line_error(runs["wrong net"], 2, "look like a mb1-ssd model: pass --net mb1-ssd")
+def test_wrong_net_for_a_state_dict_is_one_line(earlier_tools_dir, work, capsys, caplog):
+    assert_one_line_error(run_in_process(capsys, caplog, "onnx_export.py", "--input",
+                                         earlier_tools_dir / EARLIER_BEST, "--net", "mb1-ssd-lite", "--labels",
+                                         earlier_tools_dir / "labels.txt", "--output", work / "wrong-net.onnx"),
+                          2, "look like a mb1-ssd model: pass --net mb1-ssd")
     assert not (work / "wrong-net.onnx").exists()
 
 
@@ -113,9 +115,9 @@ def test_wrong_net_for_a_state_dict_is_one_line(runs, work):
     (["--model-dir", "{ours}", "--output", "{tmp}/missing/model.onnx"], "its directory does not exist"),
     ([], "pass --model-dir"),
 ])
-def test_path_and_option_errors_are_one_line(our_dir, tmp_path, arguments, fragment):
+def test_path_and_option_errors_are_one_line(our_dir, tmp_path, capsys, caplog, arguments, fragment):
     arguments = [argument.format(tmp=tmp_path, ours=our_dir) for argument in arguments]
-    assert_one_line_error(run_script("onnx_export.py", *arguments), 2, fragment)
+    assert_one_line_error(run_in_process(capsys, caplog, "onnx_export.py", *arguments), 2, fragment)
 
 
 def test_failed_verification_exits_1_and_writes_nothing(our_dir, tmp_path, monkeypatch, capsys):

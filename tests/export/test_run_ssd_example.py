@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bomb_images import truncated_png_bomb
-from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_script, run_scripts,
-                            save_checkpoint, write_labels)
+from export_helpers import (CLASSES, assert_one_line_error, lively_net, load_script, run_in_process, run_script,
+                            run_scripts, save_checkpoint, write_labels)
 from vision.export.onnx_export import export_onnx, synthetic_image
 from vision.inference.detections import Detections
 from vision.visualize.annotate import annotate_video
@@ -153,15 +153,28 @@ def test_onnx_model_and_labels_must_agree(work, capsys):
     (["model.pth", "labels.txt", "a.jpg", "other"],
      "a.jpg and other/a.jpg would both be written to run_ssd_example_output/a.jpg"),
 ])
-def test_input_errors_are_one_line(tmp_path, arguments, fragment):
+def test_input_errors_are_one_line(inputs, monkeypatch, capsys, caplog, arguments, fragment):
     """Reported before the model is read: the model file here is empty."""
+    monkeypatch.chdir(inputs)
+    assert_one_line_error(run_in_process(capsys, caplog, "run_ssd_example.py", NET, *arguments), 2, fragment)
+
+
+def test_an_input_error_is_one_line_in_a_process_of_its_own(inputs):
+    """The script as a user runs it: one line on stderr, exit code 2, no traceback."""
+    assert_one_line_error(run_script("run_ssd_example.py", NET, "missing.pth", "labels.txt", "a.jpg", cwd=inputs),
+                          2, "missing.pth: no such file")
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A folder of inputs to refuse: an empty model file, labels, a text file, images, an empty folder."""
     for name in ("model.pth", "labels.txt", "notes.txt"):
         (tmp_path / name).write_text("")
     (tmp_path / "empty").mkdir()
     (tmp_path / "other").mkdir()
     for image in ("a.jpg", "other/a.jpg"):
         cv2.imwrite(str(tmp_path / image), synthetic_image(60, 80))
-    assert_one_line_error(run_script("run_ssd_example.py", NET, *arguments, cwd=tmp_path), 2, fragment)
+    return tmp_path
 
 
 class FailsOnFrame:

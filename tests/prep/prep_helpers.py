@@ -1,5 +1,7 @@
 """Helpers shared by the data-preparation tests (a uniquely named module: conftest.py names clash)."""
 
+import importlib.machinery
+import importlib.util
 import io
 import os
 import subprocess
@@ -41,3 +43,17 @@ def run_script(name: str, *args, cwd=None, timeout=60) -> subprocess.CompletedPr
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, str(REPO / name), *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_process(capsys, name: str, *args) -> subprocess.CompletedProcess:
+    """A repository-root command line's main() run in this process, as a finished process: its exit code
+    (argparse's errors leave by SystemExit) and what it printed."""
+    loader = importlib.machinery.SourceFileLoader(name.removesuffix(".py"), str(REPO / name))  # setup_coco has no .py
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    try:
+        code = module.main(list(map(str, args)))
+    except SystemExit as exit:
+        code = exit.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess([name, *map(str, args)], code, out.out, out.err)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from prep_helpers import make_zip, run_script
+from prep_helpers import make_zip, run_in_process, run_script
 from vision.prep import PrepError
 from vision.prep.coco_download import download_coco
 
@@ -64,7 +64,7 @@ def test_server_ignoring_range_starts_over(serve, tmp_path):
     assert (tmp_path / "val2017.zip").read_bytes() == VAL_ZIP
 
 
-def test_404_is_a_one_line_error_and_nonzero_exit(serve, tmp_path):
+def test_404_is_a_one_line_error_and_nonzero_exit_in_a_process_of_its_own(serve, tmp_path):
     server = serve(FILES)  # no test2017.zip
     out = run_script("coco_downloader.py", "--path", tmp_path, "--base-url", server.url, "--splits", "test2017")
     assert out.returncode == 1
@@ -73,9 +73,10 @@ def test_404_is_a_one_line_error_and_nonzero_exit(serve, tmp_path):
 
 @pytest.mark.parametrize("served, reason", [(corrupted(VAL_ZIP), "Bad CRC-32"),
                                             (b"<html>an error page</html>", "File is not a zip file")])
-def test_corrupt_zip_is_rejected_and_nothing_extracted(serve, tmp_path, served, reason):
+def test_corrupt_zip_is_rejected_and_nothing_extracted(serve, tmp_path, capsys, served, reason):
     server = serve({"/zips/val2017.zip": served})
-    out = run_script("coco_downloader.py", "--path", tmp_path, "--base-url", server.url, "--splits", "val2017")
+    out = run_in_process(capsys, "coco_downloader.py", "--path", tmp_path, "--base-url", server.url,
+                         "--splits", "val2017")
     assert out.returncode == 1
     line = error_line(out.stderr)
     assert "val2017.zip: corrupt zip archive" in line and reason in line
@@ -111,11 +112,11 @@ def test_known_sizes_are_checked_before_downloading(serve, tmp_path):
     assert len(server.requests) == 1  # the disk check needed no request
 
 
-def test_stalled_download_fails_in_one_line_then_resumes(serve, tmp_path):
+def test_stalled_download_fails_in_one_line_then_resumes(serve, tmp_path, capsys):
     server = serve(FILES)
     server.trickle_first["/zips/val2017.zip"] = 2  # 500 bytes, then a byte every 0.2 s
-    out = run_script("coco_downloader.py", "--path", tmp_path, "--base-url", server.url, "--splits", "val2017",
-                     "--retries", "1", "--timeout", "1", "--min-speed", "1000")
+    out = run_in_process(capsys, "coco_downloader.py", "--path", tmp_path, "--base-url", server.url,
+                         "--splits", "val2017", "--retries", "1", "--timeout", "1", "--min-speed", "1000")
     assert out.returncode == 1
     line = error_line(out.stderr)
     assert f"val2017.zip: download from {server.url}/zips/val2017.zip failed after 2 attempts: stalled: " in line
@@ -131,8 +132,8 @@ def test_stalled_download_fails_in_one_line_then_resumes(serve, tmp_path):
 
 
 @pytest.mark.parametrize("option", [("--timeout", "0"), ("--min-speed", "-1"), ("--min-speed", "fast")])
-def test_bad_speed_options_are_one_line(tmp_path, option):
-    out = run_script("coco_downloader.py", "--path", tmp_path, *option)
+def test_bad_speed_options_are_one_line(tmp_path, capsys, option):
+    out = run_in_process(capsys, "coco_downloader.py", "--path", tmp_path, *option)
     assert out.returncode == 2
     assert out.stderr.startswith(f"coco_downloader.py: error: argument {option[0]}: expected ")
     assert len(out.stderr.strip().splitlines()) == 1

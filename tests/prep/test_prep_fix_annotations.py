@@ -12,6 +12,7 @@ import pytest
 from prep_helpers import REPO, run_script
 from vision.prep import PrepError
 from vision.prep.fix_annotations import fix_coco
+from vision.utils.jsonfile import JsonReadError
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def small_coco(categories, annotations) -> dict:
 def test_bad_input_gives_one_line_errors(tmp_path):
     (tmp_path / "annotations").mkdir()
     path = tmp_path / "annotations/instances_train2017.json"
-    with pytest.raises(PrepError, match="instances_train2017.json: no such file"):
+    with pytest.raises(JsonReadError, match="instances_train2017.json: no such file"):
         fix_coco(tmp_path, ["train2017"])
     path.write_text(json.dumps(small_coco([{"id": 3, "name": "cat"}], [{"id": 7, "image_id": 1, "category_id": 4}])))
     with pytest.raises(PrepError, match="annotation 7 has category_id 4, which is not in 'categories'"):

@@ -5,7 +5,7 @@ import gzip
 
 import pytest
 
-from prep_helpers import jpeg_bytes, run_script
+from prep_helpers import jpeg_bytes, run_in_process, run_script
 from vision.prep import PrepError
 from vision.prep.open_images import download_open_images
 
@@ -109,7 +109,7 @@ def test_stats_only_fetches_no_images(server, tmp_path):
     assert not list(tmp_path.glob("sub-*.csv"))
 
 
-def test_unknown_class_is_one_line_with_close_matches(server, tmp_path):
+def test_unknown_class_is_one_line_with_close_matches_in_a_process_of_its_own(server, tmp_path):
     out = run_script("open_images_downloader.py", "--class-names", "Apple,Banan", "--data", tmp_path,
                      "--base-url", server.url, "--image-base-url", f"{server.url}/images")
     assert out.returncode == 1
@@ -134,11 +134,11 @@ BAD_CSV = {
 
 
 @pytest.mark.parametrize("kind", BAD_CSV)
-def test_bad_csv_download_is_refused_in_one_line(serve, tmp_path, kind):
+def test_bad_csv_download_is_refused_in_one_line(serve, tmp_path, capsys, kind):
     url_path, content, reason = BAD_CSV[kind]
     server = serve({**files(), url_path: content})
-    out = run_script("open_images_downloader.py", "--class-names", "Apple", "--data", tmp_path, "--retry", "0",
-                     "--base-url", server.url, "--image-base-url", f"{server.url}/images")
+    out = run_in_process(capsys, "open_images_downloader.py", "--class-names", "Apple", "--data", tmp_path,
+                         "--retry", "0", "--base-url", server.url, "--image-base-url", f"{server.url}/images")
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("open_images_downloader.py: error: ")]
     name = url_path.rsplit("/", 1)[-1]  # also the name it is kept under in --data

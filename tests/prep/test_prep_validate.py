@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bomb_images import truncated_png_bomb, zero_png
-from prep_helpers import jpeg_bytes, png_bytes, run_script
+from prep_helpers import jpeg_bytes, png_bytes, run_in_process, run_script
 from vision.prep.validate import check_image, validate_directory
 
 GOOD = {
@@ -103,11 +103,12 @@ def test_delete_removes_invalid_files(images, tmp_path):
                                                                   "deeper.JPG", "notes.txt"])
 
 
-def test_usage_errors_exit_2(tmp_path):
-    missing = run_script("validate_image_files.py", "--path", tmp_path / "nope")
+def test_usage_errors_exit_2(tmp_path, capsys):
+    missing = run_script("validate_image_files.py", "--path", tmp_path / "nope")  # once as a user runs it
     assert missing.returncode == 2 and "not a directory" in missing.stderr
     (tmp_path / "bad.json").write_text("{not json")
-    bad_json = run_script("validate_image_files.py", "--path", tmp_path, "--annotations", tmp_path / "bad.json")
+    bad_json = run_in_process(capsys, "validate_image_files.py", "--path", tmp_path, "--annotations",
+                              tmp_path / "bad.json")
     assert bad_json.returncode == 2
     assert "bad.json: not valid JSON" in bad_json.stderr and "Traceback" not in bad_json.stderr
 
@@ -142,14 +143,14 @@ def test_decompression_bombs_are_invalid_without_being_decoded(images, tmp_path)
     assert (tmp_path / "images_invalid" / "bomb.png").exists() and not (images / "black.png").exists()
 
 
-def test_the_pixel_limit_is_set_by_the_environment(images, tmp_path, monkeypatch):
+def test_the_pixel_limit_is_set_by_the_environment(images, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "3071")  # the 48 x 64 JPEGs are over it, the 40 x 30 PNG is not
     assert check_image(str(images / "color.jpg")).startswith("over the pixel limit: its header claims more than 3,071")
     assert check_image(str(images / "image.png")) is None
     monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "3072")
     assert check_image(str(images / "color.jpg")) is None
     monkeypatch.setenv("SSD_MAX_IMAGE_PIXELS", "many")
-    out = run_script("validate_image_files.py", "--path", images)
+    out = run_in_process(capsys, "validate_image_files.py", "--path", images)
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "validate_image_files.py: error: SSD_MAX_IMAGE_PIXELS=many: not a whole number of pixels above 0"]
     assert not (tmp_path / "images_invalid").exists()

@@ -8,7 +8,6 @@ import argparse
 import sys
 
 from vision.cli import OneLineParser, run_main
-from vision.prep import PrepError
 from vision.prep.coco_download import ALL_SPLITS, DEFAULT_BASE_URL, DEFAULT_SPLITS, download_coco
 from vision.prep.download import add_speed_options
 
@@ -39,7 +38,7 @@ def main(argv=None) -> int:
             print(line)
         return 0
 
-    return run_main(PROG, body, (PrepError,), error_code=1)
+    return run_main(PROG, body, error_code=1)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from vision.cli import OneLineParser, OptionError, boolean, fail, resolve_device, run_main
+from vision.cli import OneLineParser, boolean, fail, resolve_device, run_main
 from vision.evaluation.coco_metrics import BACKENDS
-from vision.evaluation.errors import EvaluationError
 
 PROG = "eval_ssd.py"
 TORCHVISION = "torchvision"  # --trained_model: torchvision's COCO weights (vision.ssd.weights.TORCHVISION)
@@ -121,7 +120,7 @@ def main(argv=None) -> int:
     if problem:
         return fail(PROG, problem)
     logging.basicConfig(format=f"{PROG}: %(levelname)s: %(message)s", level=logging.WARNING)
-    return run_main(PROG, lambda: _evaluate(args), (EvaluationError, OptionError))
+    return run_main(PROG, lambda: _evaluate(args))
 
 
 def _evaluate(args) -> int:
@@ -137,16 +136,10 @@ def _evaluate(args) -> int:
 
 def _run_on_model(args) -> list[str]:
     # Imported only now: torch takes seconds to load, and the checks above should answer at once.
-    from vision.datasets import DatasetError
-    from vision.ssd.loading import ModelError
-
     from vision.evaluation.runner import run_on_model
     args.device = resolve_device(args.device, args.use_cuda)
     args.nms_method = "detectnet" if args.jetson else args.nms_method or "hard"
-    try:
-        return run_on_model(args)
-    except (DatasetError, ModelError) as error:
-        raise EvaluationError(str(error)) from None
+    return run_on_model(args)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ import logging
 import os
 import sys
 
-from vision.cli import OneLineParser, fail
-from vision.export.contract import ExportError
-from vision.utils.pixel_limit import PixelLimitError, max_image_pixels
+from vision.cli import OneLineParser, run_main
+from vision.utils.pixel_limit import max_image_pixels
 from vision.visualize.annotate import InputError, annotate, plan
 
 PROG = "run_ssd_example.py"
@@ -37,23 +36,20 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format=f"{PROG}: warning: %(message)s", level=logging.WARNING)
-    try:
-        for path in (args.model, args.labels):
-            if not os.path.isfile(path):
-                raise InputError(f"{path}: no such file")
-        jobs = plan(args.inputs, args.output)
-        max_image_pixels()
-    except (InputError, PixelLimitError) as error:
-        return fail(PROG, error)
-    # Imported only now: torch takes seconds to load, and the checks above should answer at once.
-    from vision.ssd.loading import ModelError
-    try:
-        detector, names = load_detector(args)
-        for source, destination in jobs:
-            annotate(detector, names, source, destination)
-            print(f"wrote {destination}")
-    except (InputError, ModelError, ExportError, OSError) as error:
-        return fail(PROG, error)
+    return run_main(PROG, lambda: _run(args))
+
+
+def _run(args) -> int:
+    for path in (args.model, args.labels):
+        if not os.path.isfile(path):
+            raise InputError(f"{path}: no such file")
+    jobs = plan(args.inputs, args.output)
+    max_image_pixels()
+    # Only now load the detector: torch takes seconds to load, and the checks above should answer at once.
+    detector, names = load_detector(args)
+    for source, destination in jobs:
+        annotate(detector, names, source, destination)
+        print(f"wrote {destination}")
     return 0
 
 

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from vision.cli import OneLineParser, fail
+from vision.cli import OneLineParser, fail, run_main
 from vision.export.contract import (DEFAULT_OPSET, LABELS_NAME, ONNX_NAME, TORCHVISION, ExportError,
                                     check_opset, detectnet_command, find_best_checkpoint, stale_engines)
 
@@ -46,31 +46,30 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format=f"{PROG}: warning: %(message)s", level=logging.WARNING)
-    try:
-        checkpoint, labels, output = _paths(args)
-    except ExportError as error:
-        return fail(PROG, error)
+    return run_main(PROG, lambda: _export(args))
+
+
+def _export(args) -> int:
+    checkpoint, labels, output = _paths(args)
     # Imported only now: torch takes seconds to load, and the checks above should answer at once.
     from vision.export.onnx_export import (VerificationError, export_verified, preprocessing_warning,
                                            read_image, synthetic_image)
-    from vision.ssd.loading import ModelError, load_model, write_model_labels
+    from vision.ssd.loading import load_model, write_model_labels
+    image = read_image(args.test_image) if args.test_image else synthetic_image()
+    net, names = load_model(checkpoint, args.net, labels if os.path.isfile(labels) else None,
+                            args.resolution, args.width_mult)
+    if not os.path.isfile(labels):  # torchvision's COCO model: its labels become the model's
+        write_model_labels(labels, names)
+    warning = preprocessing_warning(net, args.input_normalization)
+    if warning:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    print(f"exporting {checkpoint}: {net.net_name}, {len(names)} classes with BACKGROUND, "
+          f"{net.resolution}x{net.resolution}, batch {args.batch_size}, opset {args.opset}")
     try:
-        image = read_image(args.test_image) if args.test_image else synthetic_image()
-        net, names = load_model(checkpoint, args.net, labels if os.path.isfile(labels) else None,
-                                args.resolution, args.width_mult)
-        if not os.path.isfile(labels):  # torchvision's COCO model: its labels become the model's
-            write_model_labels(labels, names)
-        warning = preprocessing_warning(net, args.input_normalization)
-        if warning:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
-        print(f"exporting {checkpoint}: {net.net_name}, {len(names)} classes with BACKGROUND, "
-              f"{net.resolution}x{net.resolution}, batch {args.batch_size}, opset {args.opset}")
         differences = export_verified(net, output, image, args.batch_size, args.opset, args.input_normalization)
-    except VerificationError as error:
+    except VerificationError as error:  # the work failed, not the input: exit code 1, with the figures
         _print_differences(error.differences, args.test_image)
         return fail(PROG, error, code=1)
-    except (ExportError, ModelError, OSError) as error:
-        return fail(PROG, error)
     _print_differences(differences, args.test_image)
     _print_next_steps(output, labels)
     return 0

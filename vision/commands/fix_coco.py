@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from vision.cli import OneLineParser, run_main
-from vision.prep import PrepError
 from vision.prep.fix_annotations import DEFAULT_SPLITS, fix_coco
 
 PROG = "fix_coco_annotations.py"
@@ -35,7 +34,7 @@ def main(argv=None) -> int:
             print(line)
         return 0
 
-    return run_main(PROG, body, (PrepError,), error_code=1)
+    return run_main(PROG, body, error_code=1)
 
 
 if __name__ == "__main__":

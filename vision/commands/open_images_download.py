@@ -9,7 +9,6 @@ import argparse
 import sys
 
 from vision.cli import OneLineParser, run_main
-from vision.prep import PrepError
 from vision.prep.download import add_speed_options
 from vision.prep.open_images import DEFAULT_BASE_URL, DEFAULT_IMAGE_BASE_URL, download_open_images
 
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
             print(f"done: {args.root}")
         return 0
 
-    return run_main(PROG, body, (PrepError,), error_code=1)
+    return run_main(PROG, body, error_code=1)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import argparse
 import sys
 
 from vision.cli import OneLineParser, run_main
-from vision.prep import PrepError
 from vision.prep.coco_download import DEFAULT_BASE_URL
 from vision.prep.coco_setup import setup_coco
 
@@ -36,7 +35,7 @@ def main(argv=None) -> int:
         print(f"  {command}")
         return 0
 
-    return run_main(PROG, body, (PrepError,), error_code=1)
+    return run_main(PROG, body, error_code=1)
 
 
 if __name__ == "__main__":

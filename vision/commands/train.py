@@ -1,9 +1,7 @@
 """Train an SSD detector: python3 train_ssd.py --dataset-type=voc --data=data/fruit --model-dir=models/fruit"""
 import sys
 
-from vision.cli import OptionError, run_main
-from vision.datasets import DatasetError
-from vision.ssd.weights import WeightsError
+from vision.cli import run_main
 from vision.training.loop import train
 from vision.training.options import parse_args
 
@@ -15,7 +13,7 @@ def main(argv=None) -> int:
         train(*parse_args(argv))
         return 0
 
-    return run_main(PROG, body, (OptionError, DatasetError, WeightsError, ValueError))
+    return run_main(PROG, body)
 
 
 if __name__ == "__main__":

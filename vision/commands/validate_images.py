@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from vision.cli import OneLineParser, run_main
-from vision.prep import PrepError
 from vision.prep.validate import action, validate_directory
 
 PROG = "validate_image_files.py"
@@ -54,7 +53,7 @@ def main(argv=None) -> int:
         print(f"report: {result.report}")
         return 1 if result.invalid or result.earlier else 0
 
-    return run_main(PROG, body, (PrepError,), error_code=2)
+    return run_main(PROG, body, error_code=2)
 
 
 if __name__ == "__main__":

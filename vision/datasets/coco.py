@@ -10,7 +10,7 @@ import numpy as np
 from .base import DetectionDataset
 from .errors import DatasetError
 from .table import AnnotationTable, clip_to_known_sizes, large_enough
-from vision.utils.jsonfile import JsonReadError, read_json
+from vision.utils.jsonfile import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class CocoDataset(DetectionDataset):
         image_dir = root / split
         if not image_dir.is_dir():
             raise DatasetError(image_dir, "image folder not found")
-        data = _read_json(annotation_file)
+        data = read_json(annotation_file)
         try:
             table, categories, self.dropped_boxes = _parse(data, annotation_file)
         except (KeyError, TypeError, ValueError, IndexError) as error:
@@ -60,13 +60,6 @@ def _split_name(root: Path, split: str) -> str:
         if (root / "annotations" / f"instances_{name}.json").is_file():
             return name
     raise DatasetError(root / "annotations" / f"instances_{split}.json", "annotation file not found")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return read_json(path)
-    except JsonReadError as error:
-        raise DatasetError(path, str(error)) from None
 
 
 def check_instances(data, path) -> None:

@@ -12,11 +12,12 @@ from torchvision.io import ImageReadMode
 from torchvision.io import decode_image as torchvision_decode_image
 from torchvision.transforms.v2 import functional as F
 
+from vision.errors import UserError
 from vision.utils.fileio import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS  # re-exported for the dataset readers
 from vision.utils.pixel_limit import oversize_problem
 
 
-class ImageReadError(Exception):
+class ImageReadError(UserError):
     """An image that is missing or cannot be decoded (the sample is skipped, not the run)."""
 
 

@@ -1,7 +1,7 @@
 """Which reader a dataset folder needs, and opening a split with it."""
 from pathlib import Path
 
-from vision.utils.pixel_limit import PixelLimitError, max_image_pixels
+from vision.utils.pixel_limit import max_image_pixels
 
 from .base import DetectionDataset
 from .coco import CocoDataset
@@ -37,10 +37,7 @@ def open_dataset(path, split: str = "train", dataset_type: str | None = None,
     class_order: the label order to use (a model's classes); other classes are warned about, skipped.
     balance_data: Open Images only, the earlier tools' resampling of rare classes.
     """
-    try:
-        max_image_pixels()  # a wrong setting stops start-up, not every data-loader worker
-    except PixelLimitError as error:
-        raise DatasetError(error.setting, error.problem) from None
+    max_image_pixels()  # a wrong setting stops start-up, not every data-loader worker
     dataset_type = dataset_type or detect_dataset_type(path)
     if dataset_type not in DATASET_TYPES:
         raise DatasetError(path, f"unknown dataset type {dataset_type!r} (one of {', '.join(DATASET_TYPES)})")

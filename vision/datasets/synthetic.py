@@ -9,14 +9,18 @@ backgrounds of gradients, noise, stripes and unlabelled blobs; some images hold 
 comes from its own seed, so the output is the same, byte for byte, on every run; a thousand images take
 a few seconds.
 """
-import argparse
 import math
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vision.cli import OneLineParser, run_main
+from vision.errors import OptionError
 from vision.utils.fileio import atomic_write_image, atomic_write_json
+
+PROG = "python3 -m vision.datasets.synthetic"
 
 # name -> category id; the gaps are deliberate, so that readers must map ids to labels.
 CATEGORIES = {"circle": 3, "square": 7, "triangle": 11, "star": 13, "ring": 19}
@@ -34,7 +38,7 @@ def generate(out, train_count: int = 400, val_count: int = 80, image_size: int =
 
     object_sizes: the smallest and largest object, in pixels at an image size of 300."""
     if not 0 < object_sizes[0] <= object_sizes[1]:
-        raise ValueError(f"--object-sizes must be 0 < MIN <= MAX, got {object_sizes[0]:g} {object_sizes[1]:g}")
+        raise OptionError(f"--object-sizes must be 0 < MIN <= MAX, got {object_sizes[0]:g} {object_sizes[1]:g}")
     out = Path(out)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split_index, (split, count) in enumerate(zip(SPLITS, (train_count, val_count))):
@@ -165,8 +169,8 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Write the built-in shapes dataset in the COCO layout.")
+def main(argv=None) -> int:
+    parser = OneLineParser(prog=PROG, description="Write the built-in shapes dataset in the COCO layout.")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--train-count", type=int, default=400)
     parser.add_argument("--val-count", type=int, default=80)
@@ -175,13 +179,15 @@ def main() -> None:
     parser.add_argument("--object-sizes", type=float, nargs=2, default=SIZES, metavar=("MIN", "MAX"),
                         help="smallest and largest object, in pixels at an image size of 300 "
                              "(default %(default)s)")
-    args = parser.parse_args()
-    try:
+    args = parser.parse_args(argv)
+
+    def body() -> int:
         generate(args.out, args.train_count, args.val_count, args.image_size, args.seed, tuple(args.object_sizes))
-    except ValueError as error:
-        parser.error(str(error))
-    print(f"wrote {args.train_count} + {args.val_count} images to {args.out}")
+        print(f"wrote {args.train_count} + {args.val_count} images to {args.out}")
+        return 0
+
+    return run_main(PROG, body)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

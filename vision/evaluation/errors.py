@@ -1,5 +1,8 @@
-"""The error eval_ssd.py prints as one line, without a traceback."""
+"""The evaluation's own error; eval_ssd.py prints it, as every UserError, in one line without a traceback."""
+from vision.errors import UserError
 
 
-class EvaluationError(Exception):
-    """A bad input to an evaluation (a detections or annotations file, an ONNX model, an option)."""
+class EvaluationError(UserError):
+    """A bad input that only an evaluation checks (a detections file, the annotation fields COCOeval reads, a
+    model whose classes the dataset lacks, --original-ids); what other areas read too (a dataset, a model, an
+    ONNX file, a JSON file) fails with their errors (DatasetError, ModelError, ExportError, JsonReadError)."""

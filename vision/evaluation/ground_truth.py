@@ -6,9 +6,9 @@ official evaluation does); VOC and Open Images data get one built in memory from
 """
 from dataclasses import dataclass
 
-from vision.datasets import DatasetError, ImageReadError
+from vision.datasets import ImageReadError
 from vision.datasets.coco import check_instances
-from vision.utils.jsonfile import JsonReadError, read_json
+from vision.utils.jsonfile import read_json
 
 from .errors import EvaluationError
 
@@ -33,11 +33,7 @@ def ground_truth(dataset) -> GroundTruth:
 
 def read_annotations(path) -> dict:
     """A COCO instances file, checked, with what COCOeval needs filled in (see `check_annotations`)."""
-    try:
-        data = read_json(path)
-    except JsonReadError as error:
-        raise EvaluationError(f"{path}: annotation file: {error}") from None
-    return check_annotations(data, path)
+    return check_annotations(read_json(path, "annotation file"), path)
 
 
 def check_annotations(data, source) -> dict:
@@ -53,8 +49,6 @@ def check_annotations(data, source) -> dict:
             raise ValueError("categories.name")
         for annotation in data["annotations"]:
             _check_annotation(annotation, image_ids, category_ids, source)
-    except DatasetError as error:
-        raise EvaluationError(str(error)) from None
     except (KeyError, TypeError, ValueError) as error:
         raise EvaluationError(f"{source}: not a COCO instances file (missing or bad field {error})") from None
     ids = [annotation.get("id") for annotation in data["annotations"]]

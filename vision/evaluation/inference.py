@@ -7,29 +7,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vision.datasets import TransformedDataset, collate_samples, ignore_stop_signals, loader_iterator
-from vision.export.contract import ExportError
-from vision.inference import onnx_model
 from vision.inference.detections import Detections
 from vision.inference.pipeline import Pipeline
 
-from .errors import EvaluationError
 from .results import Results
-
-
-class OnnxModel(onnx_model.OnnxModel):
-    """The export's model (see vision.inference.onnx_model), its errors reported as eval_ssd.py's."""
-
-    def __init__(self, path: str):
-        try:
-            super().__init__(path)
-        except ExportError as error:
-            raise EvaluationError(str(error)) from None
-
-    def input_scaling(self, net_name: str):
-        try:
-            return super().input_scaling(net_name)
-        except ExportError as error:
-            raise EvaluationError(str(error)) from None
 
 
 def predict(dataset, pipeline: Pipeline, batch_size: int, workers: int = 0,

@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import EvaluationError
 from vision.utils.fileio import atomic_write_json
-from vision.utils.jsonfile import JsonReadError, read_json
+from vision.utils.jsonfile import read_json
 
 # Written values are rounded (a COCO val2017 run writes about a million detections), and the metrics
 # are computed on the rounded values, so that a detections.json scores exactly as its metrics.json.
@@ -69,11 +69,7 @@ def write_results(path, results: Results) -> None:
 
 def read_results(path) -> Results:
     """A COCO results file; any malformed entry is an EvaluationError naming it."""
-    try:
-        items = read_json(path)
-    except JsonReadError as error:
-        raise EvaluationError(f"{path}: detections file: {error}") from None
-    return results_from_coco(items, path)
+    return results_from_coco(read_json(path, "detections file"), path)
 
 
 def results_from_coco(items, source) -> Results:

@@ -9,6 +9,7 @@ import torch
 from vision.datasets import open_dataset
 from vision.inference.detections import NMS_IOU_THRESHOLD, TOP_K
 from vision.inference.pipeline import Pipeline, net_pipeline, onnx_pipeline, selection
+from vision.inference.onnx_model import OnnxModel
 from vision.ssd.loading import DEFAULT_NET, load_model, read_model_labels
 from vision.ssd.weights import UNUSED_SLOT
 
@@ -16,7 +17,7 @@ from .category_ids import original_ids
 from .coco_metrics import BACKENDS
 from .errors import EvaluationError
 from .ground_truth import GroundTruth, ground_truth
-from .inference import OnnxModel, collect, predict
+from .inference import collect, predict
 from .outputs import write_images, write_report
 from .results import Results
 from .scoring import some

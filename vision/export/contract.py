@@ -9,6 +9,8 @@ import os
 import re
 import shlex
 
+from vision.errors import UserError
+
 BEST_CHECKPOINT = "checkpoint-best.pth"
 LAST_CHECKPOINT = "checkpoint-last.pth"
 ONNX_NAME = "ssd-mobilenet.onnx"  # the name the earlier onnx_export.py wrote and the Jetson docs use
@@ -22,7 +24,7 @@ TORCHVISION = "torchvision"  # --input: torchvision's COCO weights (vision.ssd.w
 DEFAULT_OPSET = 11  # TensorRT 7.1 (JetPack 4.4), the oldest that runs these models, parses opset 11
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """A problem with the files or options of an export; the message is one line."""
 
 

@@ -21,7 +21,7 @@ from vision.inference.onnx_model import DETECTNET_SCALE
 from vision.inference.pipeline import net_input
 from vision.ssd.ssd import SSD
 from vision.utils.fileio import staged_path
-from vision.utils.pixel_limit import PixelLimitError, oversize_problem
+from vision.utils.pixel_limit import oversize_problem
 
 RTOL, ATOL = 1e-4, 1e-5
 # --input-normalization: "net" takes the net's own normalization as input_0; "detectnet" takes
@@ -138,10 +138,7 @@ def preprocessing_warning(net: SSD, input_normalization: str = "net") -> str | N
 
 def read_image(path: str) -> np.ndarray:
     """An image file as uint8 RGB HWC."""
-    try:
-        too_large = oversize_problem(path)
-    except PixelLimitError as error:
-        raise ExportError(str(error)) from None
+    too_large = oversize_problem(path)
     if too_large:
         raise ExportError(f"{path}: {too_large}")
     image = cv2.imread(path, cv2.IMREAD_COLOR)

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vision.cli import first_line
+from vision.errors import first_line
 from vision.export.contract import INPUT_NAME, OUTPUT_NAMES, ExportError
 from vision.ssd.nets import NETS
 

@@ -1,7 +1,13 @@
 """The SSD MultiBox loss for targets already matched to priors, vectorized over the batch."""
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+# The earlier tools' matching and encoding settings, which their scripts passed to the loss; here they
+# are fixed where targets are matched and encoded (vision.utils.box_utils), before the loss.
+EARLIER_SETTINGS = {"iou_threshold": 0.5, "center_variance": 0.1, "size_variance": 0.2}
 
 
 class MultiboxLoss(nn.Module):
@@ -13,14 +19,21 @@ class MultiboxLoss(nn.Module):
     Both parts are divided by the number of positives in the batch (at least 1, so a batch without
     positives gives a finite loss).
 
-    The arguments before `neg_pos_ratio` and the variances are those of the earlier tools' constructor,
-    accepted so their scripts keep working; matching and encoding happen before the loss here.
+    The arguments before `neg_pos_ratio`, the variances and `device` are those of the earlier tools'
+    constructor, accepted so their scripts keep working; matching and encoding happen before the loss here,
+    so a matching or encoding setting other than the earlier tools' is warned about (it has no effect).
+    `priors` (the net's own) and `device` (the inputs') carry nothing to lose.
     """
 
     def __init__(self, priors=None, iou_threshold: float = 0.5, neg_pos_ratio: int = 3,
                  center_variance: float = 0.1, size_variance: float = 0.2, device=None,
                  negatives_per_empty_image: int = 0):
         super().__init__()
+        given = {"iou_threshold": iou_threshold, "center_variance": center_variance, "size_variance": size_variance}
+        for name, value in given.items():
+            if value != EARLIER_SETTINGS[name]:
+                warnings.warn(f"MultiboxLoss ignores {name}={value}: targets are matched and encoded with "
+                              f"{name}={EARLIER_SETTINGS[name]} before the loss", stacklevel=2)
         self.neg_pos_ratio = neg_pos_ratio
         self.negatives_per_empty_image = negatives_per_empty_image
 

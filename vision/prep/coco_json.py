@@ -4,18 +4,11 @@ from pathlib import Path
 
 from . import PrepError
 from vision.utils.fileio import atomic_write_json, backup_once
-from vision.utils.jsonfile import JsonReadError, read_json
-
-
-def load_json(path: Path):
-    try:
-        return read_json(path)
-    except JsonReadError as error:
-        raise PrepError(f"{path}: {error}") from None
+from vision.utils.jsonfile import read_json
 
 
 def load_instances(path: Path, required=("images", "annotations", "categories")) -> dict:
-    data = load_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise PrepError(f"{path}: not a COCO annotations file (top level is not an object)")
     for key in required:

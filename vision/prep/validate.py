@@ -13,9 +13,9 @@ import numpy as np
 import PIL.Image
 from tqdm import tqdm
 
-from vision.cli import first_line
+from vision.errors import first_line
 from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_json
-from vision.utils.pixel_limit import PixelLimitError, max_image_pixels, oversize_problem
+from vision.utils.pixel_limit import max_image_pixels, oversize_problem
 
 from . import PrepError
 from .coco_json import load_instances, remove_images, save_instances
@@ -86,10 +86,7 @@ def validate_directory(directory: Path, num_workers: int | None = None, delete: 
     directory = Path(directory)
     if not directory.is_dir():
         raise PrepError(f"{directory}: not a directory")
-    try:
-        max_image_pixels()  # a wrong setting stops here, not in every worker
-    except PixelLimitError as error:
-        raise PrepError(str(error)) from None
+    max_image_pixels()  # a wrong setting stops here, not in every worker
     # Read the JSON before the long scan so a bad path fails in a second, not after an hour.
     coco = load_instances(annotations, required=("images",)) if annotations else None
     files = list_images(directory)

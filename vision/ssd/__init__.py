@@ -2,7 +2,7 @@
 from collections.abc import Sequence
 
 from vision.ssd.nets import NETS, NetConfig
-from vision.ssd.priors import PriorSpec, check_layout, generate_priors, specs_for_resolution, specs_to_saved
+from vision.ssd.priors import NetError, PriorSpec, check_layout, generate_priors, specs_for_resolution, specs_to_saved
 from vision.ssd.ssd import SSD, init_head_weights
 from vision.ssd.torchvision_ssd import TorchvisionSSD
 
@@ -23,20 +23,20 @@ def create_net(name: str, num_classes: int, resolution: int | None = None,
     its mean/std.
 
     num_classes counts BACKGROUND (class 0). `width_mult` scales mb2-ssd-lite's base net. `specs`
-    replaces the net's priors (fitted ones: same feature maps and anchors per location, else ValueError;
+    replaces the net's priors (fitted ones: same feature maps and anchors per location, else NetError;
     torchvision's nets keep torchvision's default boxes).
     """
     config = NETS.get(name)
     if config is None:
-        raise ValueError(f"unknown net {name!r}: choose one of {', '.join(NET_NAMES)}")
+        raise NetError(f"unknown net {name!r}: choose one of {', '.join(NET_NAMES)}")
     if num_classes < 2:
-        raise ValueError(f"num_classes must count BACKGROUND and at least one class, got {num_classes}")
+        raise NetError(f"num_classes must count BACKGROUND and at least one class, got {num_classes}")
     if width_mult != 1.0 and name != "mb2-ssd-lite":
-        raise ValueError(f"width_mult applies to mb2-ssd-lite only, not {name}")
+        raise NetError(f"width_mult applies to mb2-ssd-lite only, not {name}")
     resolution = resolution or config.resolution
     if config.torchvision_layout:
         if specs is not None:
-            raise ValueError(f"{name} keeps torchvision's default boxes: prior specs apply to the other nets")
+            raise NetError(f"{name} keeps torchvision's default boxes: prior specs apply to the other nets")
         net = _torchvision_net(config, num_classes, resolution, is_test)
     else:
         net = _composed_net(config, num_classes, resolution, is_test, width_mult, specs)
@@ -83,7 +83,7 @@ def _torchvision_net(config: NetConfig, num_classes: int, resolution: int, is_te
     try:
         net.priors = net.default_priors(resolution)
     except RuntimeError as error:
-        raise ValueError(f"resolution {resolution} is too small for {config.name}: {error}") from None
+        raise NetError(f"resolution {resolution} is too small for {config.name}: {error}") from None
     return net
 
 
@@ -93,5 +93,5 @@ def _prior_specs(net: SSD, config, resolution: int):
     try:
         sizes = net.feature_map_sizes(resolution)
     except RuntimeError as error:
-        raise ValueError(f"resolution {resolution} is too small for {config.name}: {error}") from None
+        raise NetError(f"resolution {resolution} is too small for {config.name}: {error}") from None
     return specs_for_resolution(sizes, resolution, [spec.aspect_ratios for spec in config.specs])

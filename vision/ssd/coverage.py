@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from vision.cli import OneLineParser, OptionError, run_main
+from vision.cli import OneLineParser, run_main
 from vision.datasets import DatasetError, open_datasets
 from vision.ssd import create_net
 from vision.ssd.priors import generate_priors
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.max_boxes is not None and args.max_boxes <= 0:
         parser.error(f"--max-boxes must be positive, got {args.max_boxes}")
-    return run_main(parser.prog, lambda: _report(args), (OptionError, DatasetError, ValueError))
+    return run_main(parser.prog, lambda: _report(args))
 
 
 def _report(args) -> int:
@@ -247,7 +247,7 @@ def _report(args) -> int:
     net = create_net(args.net, len(dataset.class_names), args.resolution, width_mult=args.mb2_width_mult)
     every = dataset_boxes(dataset)
     if len(every) == 0:
-        raise ValueError(f"{args.data[0]}: no boxes in the {args.split} split")
+        raise DatasetError(args.data[0], f"no boxes in the {args.split} split")
     boxes = sample_images(every, args.max_boxes or len(every))
     coverage = measure(boxes, net.priors, dataset.class_names, net.resolution)
     sampled = f" ({len(boxes)} boxes of whole images sampled from {len(every)})" if len(boxes) < len(every) else ""

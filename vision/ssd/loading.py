@@ -1,28 +1,29 @@
 """A ready-to-run net from a weights file and the model's labels, for export, examples and evaluation.
 
 `load_model` reads the metadata of our training checkpoints (net, resolution, width, labels, priors) and
-falls back to its arguments for the earlier tools' plain state_dicts. Every problem is a
-`ModelError` with a one-line message naming the file and what to pass instead.
+falls back to its arguments for the earlier tools' plain state_dicts. Every problem is a UserError
+(a `ModelError`, or the WeightsError or DatasetError of a file that cannot be read) with a one-line
+message naming the file and what to pass instead.
 """
-import contextlib
 import logging
 import os
 from collections.abc import Sequence
 
 from vision.labels import BACKGROUND, read_label_lines
+from vision.errors import UserError
 from vision.ssd import create_net, default_resolution
-from vision.ssd.priors import specs_from_saved
+from vision.ssd.priors import NetError, specs_from_saved
 from vision.ssd.ssd import SSD
 from vision.utils.fileio import atomic_write_text
-from vision.ssd.weights import (TORCHVISION, WeightsError, class_count, load_content, read_weights,
-                                strip_wrapper_prefixes, torchvision_labels)
+from vision.ssd.weights import (TORCHVISION, class_count, load_content, read_weights, strip_wrapper_prefixes,
+                                torchvision_labels)
 
 DEFAULT_NET = "mb1-ssd"  # what the earlier tools assumed when --net was not given
 
 log = logging.getLogger(__name__)
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model that cannot be built or loaded; the message is one line."""
 
 
@@ -72,8 +73,7 @@ def load_model(path: str, net: str | None = None, labels: str | Sequence[str] | 
     checkpoints they must agree with what was saved. The path "torchvision" with `net`
     ssdlite320-mb3-large or ssd300-vgg16 is torchvision's COCO model, with its labels.
     """
-    with _as_model_error(path):
-        content = read_weights(path, net)
+    content = read_weights(path, net)
     saved = content if isinstance(content.get("model"), dict) else {"model": content}
     if path == TORCHVISION:
         saved = {**saved, "net": net, "labels": torchvision_labels(net),
@@ -85,25 +85,21 @@ def load_model(path: str, net: str | None = None, labels: str | Sequence[str] | 
     names = _labels(path, labels, saved.get("labels"))
     if saved.get("num_classes") not in (None, len(names)):
         raise ModelError(_class_count_message(path, saved["num_classes"], names, labels))
-    with _as_model_error(path):
-        specs = specs_from_saved(saved["prior_specs"]) if saved.get("prior_specs") else None
-        model = create_net(name, len(names), resolution, is_test=True, width_mult=width_mult, specs=specs)
-        _check_state(path, strip_wrapper_prefixes(saved["model"]), model, names, labels)
-        load_content(model, content, path)
+    model = _create_net(path, saved.get("prior_specs"), name, len(names), resolution, width_mult)
+    _check_state(path, strip_wrapper_prefixes(saved["model"]), model, names, labels)
+    load_content(model, content, path)
     if assumed_resolution:  # warned only now: a file that does not load gets its one-line error alone
         log.warning("%s does not record the resolution it was trained at: using %d; pass its training "
                     "resolution (--resolution) if it was another", path, resolution)
     return model.eval(), names
 
 
-@contextlib.contextmanager
-def _as_model_error(path: str):
-    """WeightsError (one line already) and create_net's ValueError as ModelError."""
+def _create_net(path: str, saved_specs, name: str, num_classes: int, resolution: int, width_mult: float) -> SSD:
+    """The net the file's settings describe; what cannot be built is a ModelError naming the file."""
     try:
-        yield
-    except WeightsError as error:
-        raise ModelError(str(error)) from None
-    except ValueError as error:
+        specs = specs_from_saved(saved_specs) if saved_specs else None
+        return create_net(name, num_classes, resolution, is_test=True, width_mult=width_mult, specs=specs)
+    except NetError as error:
         raise ModelError(f"{path}: {error}") from None
 
 

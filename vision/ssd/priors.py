@@ -9,6 +9,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from vision.errors import UserError
+
+
+class NetError(UserError):
+    """A net that cannot be built as asked (its name, class count, resolution or prior specs), from the
+    user's options or a checkpoint's."""
+
 
 @dataclass(frozen=True)
 class PriorSpec:
@@ -86,20 +93,20 @@ def specs_to_saved(specs: list[PriorSpec]) -> list[dict]:
 
 
 def specs_from_saved(saved: list[dict]) -> list[PriorSpec]:
-    """What specs_to_saved wrote; ValueError when it is not that."""
+    """What specs_to_saved wrote; NetError when it is not that."""
     try:
         return [PriorSpec(int(level["feature_map_size"]), float(level["shrinkage"]), float(level["min_size"]),
                           float(level["max_size"]), tuple(int(ratio) for ratio in level["aspect_ratios"]))
                 for level in saved]
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"its prior_specs are not a list of prior levels ({error!r})") from None
+        raise NetError(f"its prior_specs are not a list of prior levels ({error!r})") from None
 
 
 def check_layout(specs: list[PriorSpec], expected: list[PriorSpec]) -> None:
-    """ValueError unless `specs` keep the feature maps and anchors per location of `expected` (the
+    """NetError unless `specs` keep the feature maps and anchors per location of `expected` (the
     heads' outputs must stay the priors' count and order)."""
     layout = [(spec.feature_map_size, spec.anchors_per_location) for spec in specs]
     wanted = [(spec.feature_map_size, spec.anchors_per_location) for spec in expected]
     if layout != wanted:
-        raise ValueError(f"prior specs of (feature map, anchors per location) {layout} do not fit the net's "
+        raise NetError(f"prior specs of (feature map, anchors per location) {layout} do not fit the net's "
                          f"{wanted}")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torchvision import models
 
-from vision.cli import first_line
+from vision.errors import UserError, first_line
 from vision.labels import BACKGROUND
 from vision.ssd import NET_NAMES, create_net
 from vision.ssd.ssd import SSD
@@ -38,7 +38,7 @@ TORCHVISION_COCO = {
 UNUSED_SLOT = "N/A"  # torchvision's name for the COCO ids that have no category
 
 
-class WeightsError(Exception):
+class WeightsError(UserError):
     """A weights file that cannot be loaded; the message is one line naming the file."""
 
 

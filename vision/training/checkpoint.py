@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from vision.cli import OptionError, first_line
+from vision.errors import OptionError, first_line
 from vision.ssd import has_fitted_priors
 from vision.ssd.priors import specs_to_saved
 from vision.ssd.weights import WeightsError

@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from vision.cli import OptionError
+from vision.errors import OptionError
 
 
 @dataclass(frozen=True)

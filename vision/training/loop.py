@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from vision.cli import OptionError, resolve_device
+from vision.cli import resolve_device
+from vision.errors import OptionError
 from vision.datasets import loader_iterator
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import saved_priors

@@ -2,7 +2,8 @@
 import argparse
 import os
 
-from vision.cli import OneLineParser, OptionError, boolean
+from vision.cli import OneLineParser, boolean
+from vision.errors import OptionError
 from vision.datasets.layout import DATASET_TYPES
 from vision.ssd import NET_NAMES
 from vision.ssd.nets import NETS

@@ -11,18 +11,19 @@ import warnings
 
 from PIL import Image
 
+from vision.errors import UserError
+
 LIMIT_VARIABLE = "SSD_MAX_IMAGE_PIXELS"
 # Where Pillow refuses an image by default (twice its MAX_IMAGE_PIXELS, about 13,400 x 13,400): far
 # above any COCO, VOC or Open Images photo; 537 MB decoded as RGB.
 DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
 
 
-class PixelLimitError(ValueError):
+class PixelLimitError(UserError):
     """The environment variable is not a whole number above 0."""
 
     def __init__(self, text: str):
-        self.setting, self.problem = f"{LIMIT_VARIABLE}={text}", "not a whole number of pixels above 0"
-        super().__init__(f"{self.setting}: {self.problem}")
+        super().__init__(f"{LIMIT_VARIABLE}={text}: not a whole number of pixels above 0")
 
 
 def max_image_pixels() -> int:

@@ -8,6 +8,7 @@ import os
 
 import cv2
 
+from vision.errors import UserError
 from vision.utils.fileio import IMAGE_EXTENSIONS, atomic_write_image, staged_path
 from vision.utils.pixel_limit import oversize_problem
 from vision.visualize.draw import draw_detections
@@ -18,7 +19,7 @@ WRITABLE_VIDEO_EXTENSIONS = (".mp4", ".avi")  # mp4v and MJPG, which every OpenC
 FALLBACK_FPS = 25.0  # for videos whose container does not say
 
 
-class InputError(Exception):
+class InputError(UserError):
     """An input or output file that cannot be used; the message is one line."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vision.cli import OneLineParser, fail
+from vision.cli import OneLineParser, run_main
 from vision.datasets import DATASET_TYPES, DatasetError, TransformedDataset, open_dataset
 from vision.ssd import NET_NAMES
 from vision.ssd.nets import NETS
@@ -81,7 +81,7 @@ def _grid(tiles: list[np.ndarray], gap: int = 4) -> np.ndarray:
     return grid
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = OneLineParser(prog=PROG, description="Draw a grid of dataset samples with their boxes.")
     parser.add_argument("--dataset", required=True, type=Path)
     parser.add_argument("--dataset-type", choices=DATASET_TYPES)
@@ -93,14 +93,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("samples.png"))
-    args = parser.parse_args()
-    try:
+    args = parser.parse_args(argv)
+
+    def body() -> int:
         out = draw_samples(args.dataset, args.out, args.dataset_type, args.split, args.augment,
                            args.resolution, args.count, args.seed, args.net)
-    except DatasetError as error:
-        sys.exit(fail(PROG, error))
-    print(f"wrote {out}")
+        print(f"wrote {out}")
+        return 0
+
+    return run_main(PROG, body)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
