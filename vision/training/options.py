@@ -1,19 +1,26 @@
-"""The train_ssd.py command line: the earlier tools' flags (underscore spellings too) and checks."""
+"""The train_ssd.py command line: the earlier tools' flags (underscore spellings too), checks, and the typed
+settings they give the run (the only place that reads them)."""
 import argparse
+import logging
 import os
+from pathlib import Path
 
 from vision.cli import OneLineParser, OptionError, boolean
 from vision.datasets.layout import DATASET_TYPES
 from vision.ssd import NET_NAMES
 from vision.ssd.nets import NETS
 from vision.ssd.weights import TORCHVISION
+from vision.training import recipes
+from vision.training.checkpoint import Resumed
 from vision.training.ema import WARMUP_UPDATES
-from vision.training.recipes import help_epilog
+from vision.training.schedule import GROUP_KEYS, Schedule
+from vision.training.settings import DataSettings, NetSettings, OptimizerSettings, TrainSettings
 from vision.transforms import AUGMENTATIONS
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
 PRETRAINED_MB1_FILE = "mobilenet-v1-ssd-mp-0_675.pth"
 PRETRAINED_BASE_NET_LR = 0.001
+log = logging.getLogger("train_ssd")
 BY_NET = "(default: %(default)s; from scratch, the net's recipe: see below)"
 
 
@@ -26,7 +33,7 @@ def _add(parser, *names, **kwargs):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
-        epilog=help_epilog(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog=recipes.help_epilog(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     _add(data, "--dataset-type", choices=DATASET_TYPES, default=None,
          help="layout of the datasets; found from the files on disk when left out")
@@ -185,3 +192,52 @@ def check(args: argparse.Namespace) -> None:
     if args.fit_priors and NETS[args.net].torchvision_layout:
         raise OptionError(f"--fit-priors: {args.net} keeps torchvision's default boxes; fitted priors are for "
                           f"the other nets")
+
+
+# Options that change the net's parameters or priors: a checkpoint cannot be resumed under others.
+STRUCTURE = {"net", "mb2_width_mult", "fit_priors"}
+
+
+def settings(args: argparse.Namespace, given: set[str], resumed: Resumed | None) -> TrainSettings:
+    """The run's settings: the options given, the resumed run's for the others, the net's from-scratch
+    recipe."""
+    if resumed and resumed.full:
+        _take_resumed_options(args, given, resumed)
+    recipe = recipes.apply(args, given, resumed.content if resumed else None)
+    if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
+        raise OptionError(f"--resume {args.resume}: no training checkpoint to take the data from; give it with "
+                          f"--datasets PATH")
+    data = DataSettings(args.datasets, args.dataset_type, args.validation_dataset, args.labels, args.balance_data,
+                        args.skip_empty_images, args.data_augmentation, args.resolution, NETS[args.net].mean,
+                        args.batch_size, args.workers, args.seed)
+    net = NetSettings(args.net, args.resolution, args.mb2_width_mult, args.pretrained_ssd, args.no_pretrained,
+                      args.base_net, args.weights_backbone, args.fit_priors)
+    optimizer = OptimizerSettings(args.optimizer, args.lr, args.momentum, args.weight_decay, args.base_net_lr,
+                                  args.extra_layers_lr, args.freeze_base_net, args.freeze_net,
+                                  frozenset(GROUP_KEYS.keys() & given))
+    schedule = Schedule(args.scheduler, args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
+    return TrainSettings(
+        data, net, optimizer, schedule, Path(args.model_dir), args.seed, args.epochs, args.accumulate_grad_batches,
+        args.max_steps_per_epoch, args.validation_epochs, args.validation_mean_ap, args.debug_steps,
+        args.keep_checkpoints, args.amp, args.amp_dtype, args.channels_last, args.compile, args.sync_bn,
+        args.ema_decay if args.ema else None, args.negatives_per_empty_image, dict(vars(args)), recipe)
+
+
+def _take_resumed_options(args: argparse.Namespace, given: set[str], resumed: Resumed) -> None:
+    """Set the resumed run's options on `args` for those not given; refuse a change of the net's structure."""
+    saved = resumed.content["args"]
+    overrides = sorted(name for name in given if name != "resume" and saved.get(name) != getattr(args, name))
+    for name in sorted(STRUCTURE.intersection(overrides)):
+        flag = "--" + name.replace("_", "-")
+        raise OptionError(f"{resumed.path}: saved with {flag} {saved.get(name)}, not {getattr(args, name)}; "
+                          f"{flag} cannot change on resume (to fine-tune it as another net, start a new run with "
+                          f"--pretrained-ssd)")
+    for name, value in saved.items():
+        if name not in given and name != "resume":
+            setattr(args, name, value)
+    if overrides:
+        log.info("resuming %s with overrides: %s", resumed.source,
+                 ", ".join(f"--{name.replace('_', '-')}={getattr(args, name)}" for name in overrides))
+    else:
+        log.info("resuming %s at epoch %d, %d images into it", resumed.source, resumed.content["epoch"],
+                 resumed.content["samples_in_epoch"])
