@@ -44,10 +44,14 @@ def _number(text: str) -> float | None:
         return None
 
 
-def best_epoch_file(model_dir: Path | str) -> EpochFile | None:
-    """The per-epoch file with the lowest finite validation loss (None: none has one)."""
+def best_checkpoint(model_dir: Path | str) -> Path | None:
+    """The model a run's directory offers (onnx_export.py --model-dir exports it): checkpoint-best.pth, else
+    the per-epoch file with the lowest finite validation loss; None when there is neither."""
+    best = Path(model_dir) / BEST
+    if best.is_file():
+        return best
     finite = [file for file in epoch_files(model_dir) if math.isfinite(file.loss)]
-    return min(finite, key=lambda file: file.loss, default=None)
+    return min(finite, key=lambda file: file.loss).path if finite else None
 
 
 def prune_epoch_files(model_dir: Path, keep: int | None) -> None:
