@@ -48,7 +48,6 @@ class Progress:
     skipped_steps: int = 0
     best_metric_name: str = best.LOSS  # what checkpoint-best.pth follows (vision/training/best.py)
     best_metric: float = math.inf  # its best value so far
-    val_loss: float | None = None  # the last validation's; a checkpoint holds it once there was one
 
     _COUNTERS: ClassVar = ("epoch", "samples_in_epoch", "global_step", "skipped_steps")
 
@@ -57,16 +56,15 @@ class Progress:
         """The counters of `checkpoint`, with best-tracking `tracking` (vision/training/best.py start)."""
         return cls(**{name: checkpoint[name] for name in cls._COUNTERS}, **tracking)
 
-    def saved(self) -> dict:
-        return {name: value for name, value in asdict(self).items() if value is not None}
-
 
 def training_checkpoint(net: nn.Module, settings: NetSettings, labels: list[str], optimizer, scaler,
-                        progress: Progress, options: dict, pretrained: bool,
+                        progress: Progress, val_loss: float | None, options: dict, pretrained: bool,
                         trained: nn.Module | None = None, ema_updates: int = 0) -> dict:
     """What checkpoint-last.pth and checkpoint-best.pth hold (see above): `net` is the model to use (the
-    weight average with --ema, then `trained` holds the weights being trained)."""
+    weight average with --ema, then `trained` holds the weights being trained); `val_loss` the last
+    validation's, None before the run's first."""
     raw = {"raw_model": trained.state_dict(), "ema_updates": ema_updates} if trained is not None else {}
+    validated = {"val_loss": val_loss} if val_loss is not None else {}
     return {
         "format_version": FORMAT_VERSION,
         "model": net.state_dict(), **raw,
@@ -74,7 +72,7 @@ def training_checkpoint(net: nn.Module, settings: NetSettings, labels: list[str]
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler else None,
         "rng": rng_state(), "args": options, "pretrained": pretrained,
-        **progress.saved(),
+        **asdict(progress), **validated,
     }
 
 

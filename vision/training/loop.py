@@ -97,8 +97,8 @@ class Trainer:
     precision: Precision
     average: weight_average.WeightAverage | None  # with --ema
     model: nn.Module  # what runs the net: compiled, wrapped for DDP
-    optimizer: torch.optim.Optimizer
     loss_fn: MultiboxLoss
+    optimizer: torch.optim.Optimizer
     steps_per_epoch: int  # optimizer steps
     # Open while run() runs.
     stop: StopRequest
@@ -107,11 +107,12 @@ class Trainer:
     def __init__(self, settings: TrainSettings, group: Group, device: torch.device):
         self.settings, self.group, self.device = settings, group, device
         self.progress = Progress()
+        self.val_loss: float | None = None  # the last validation's in this run
 
     # ---- set up ----
 
     def set_up(self, resume: dict | None, held: contextlib.ExitStack) -> None:
-        """Data, model directory, net, optimizer and loss. `resume`: the content of the checkpoint resumed
+        """Data, model directory, net, loss and optimizer. `resume`: the content of the checkpoint resumed
         (vision/training/checkpoint.py Resumed), whose labels, priors and weights the run takes."""
         settings = self.settings
         torch.manual_seed(settings.seed)
@@ -124,8 +125,8 @@ class Trainer:
         start_workers(self.train_batches)  # before the net exists (see start_workers)
         self.val_batches = validation_loader(self.val_set, settings.data, self.group)
         self._set_up_net(resume)
-        self.optimizer = self._build_optimizer()
         self.loss_fn = MultiboxLoss(neg_pos_ratio=3, negatives_per_empty_image=settings.negatives_per_empty_image)
+        self.optimizer = self._build_optimizer()
         steps = max(len(self.train_batches) // settings.accumulate, 1)
         self.steps_per_epoch = min(steps, settings.max_steps_per_epoch or steps)
 
@@ -316,7 +317,7 @@ class Trainer:
         metric improved, and the epoch's file."""
         release_free_memory()  # before the validation workers fork
         val_loss = validation_loss(self._weights(), self.loss_fn, self.val_batches, self.precision, self.group)
-        self.progress.val_loss = val_loss
+        self.val_loss = val_loss
         if not math.isfinite(val_loss):  # the weights may be finite (up to 1e21, say) and their outputs not
             self._exit_diverged(f"the validation loss after epoch {epoch} is {val_loss}")
         self._exit_if_weights_not_finite(f"after epoch {epoch}")
@@ -386,7 +387,7 @@ class Trainer:
         average = self.average
         return ckpt.training_checkpoint(
             self._weights(), self.settings.net, self.class_names, self.optimizer, self.precision.scaler,
-            self.progress, self.settings.options, self.pretrained, trained=self.net if average else None,
+            self.progress, self.val_loss, self.settings.options, self.pretrained, trained=self.net if average else None,
             ema_updates=average.updates if average else 0)
 
 
