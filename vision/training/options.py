@@ -207,20 +207,29 @@ def settings(args: argparse.Namespace, given: set[str], resumed: Resumed | None)
     if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
         raise OptionError(f"--resume {args.resume}: no training checkpoint to take the data from; give it with "
                           f"--datasets PATH")
-    data = DataSettings(args.datasets, args.dataset_type, args.validation_dataset, args.labels, args.balance_data,
-                        args.skip_empty_images, args.data_augmentation, args.resolution, NETS[args.net].mean,
-                        args.batch_size, args.workers, args.seed)
-    net = NetSettings(args.net, args.resolution, args.mb2_width_mult, args.pretrained_ssd, args.no_pretrained,
-                      args.base_net, args.weights_backbone, args.fit_priors)
-    optimizer = OptimizerSettings(args.optimizer, args.lr, args.momentum, args.weight_decay, args.base_net_lr,
-                                  args.extra_layers_lr, args.freeze_base_net, args.freeze_net,
-                                  frozenset(GROUP_KEYS.keys() & given))
-    schedule = Schedule(args.scheduler, args.t_max or args.epochs, args.milestones, args.gamma, args.warmup_epochs)
+    data = DataSettings(
+        roots=args.datasets, dataset_type=args.dataset_type, validation_dataset=args.validation_dataset,
+        labels=args.labels, balance_data=args.balance_data, skip_empty_images=args.skip_empty_images,
+        augmentation=args.data_augmentation, resolution=args.resolution, mean=NETS[args.net].mean,
+        batch_size=args.batch_size, workers=args.workers, seed=args.seed)
+    net = NetSettings(
+        name=args.net, resolution=args.resolution, width_mult=args.mb2_width_mult, pretrained_ssd=args.pretrained_ssd,
+        no_pretrained=args.no_pretrained, base_net=args.base_net, weights_backbone=args.weights_backbone,
+        fit_priors=args.fit_priors)
+    optimizer = OptimizerSettings(
+        name=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        base_net_lr=args.base_net_lr, extra_layers_lr=args.extra_layers_lr, freeze_base_net=args.freeze_base_net,
+        freeze_net=args.freeze_net, given=frozenset(GROUP_KEYS.keys() & given))
+    schedule = Schedule(scheduler=args.scheduler, t_max=args.t_max or args.epochs, milestones=args.milestones,
+                        gamma=args.gamma, warmup_epochs=args.warmup_epochs)
     return TrainSettings(
-        data, net, optimizer, schedule, Path(args.model_dir), args.seed, args.epochs, args.accumulate_grad_batches,
-        args.max_steps_per_epoch, args.validation_epochs, args.validation_mean_ap, args.debug_steps,
-        args.keep_checkpoints, args.amp, args.amp_dtype, args.channels_last, args.compile, args.sync_bn,
-        args.ema_decay if args.ema else None, args.negatives_per_empty_image, dict(vars(args)), recipe)
+        data=data, net=net, optimizer=optimizer, schedule=schedule, model_dir=Path(args.model_dir), seed=args.seed,
+        epochs=args.epochs, accumulate=args.accumulate_grad_batches, max_steps_per_epoch=args.max_steps_per_epoch,
+        validation_epochs=args.validation_epochs, validation_mean_ap=args.validation_mean_ap,
+        debug_steps=args.debug_steps, keep_checkpoints=args.keep_checkpoints, amp=args.amp, amp_dtype=args.amp_dtype,
+        channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
+        ema_decay=args.ema_decay if args.ema else None, negatives_per_empty_image=args.negatives_per_empty_image,
+        options=dict(vars(args)), recipe=recipe)
 
 
 def _take_resumed_options(args: argparse.Namespace, given: set[str], resumed: Resumed) -> None:
