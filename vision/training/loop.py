@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -86,8 +86,8 @@ class Trainer:
     """A training run: its settings and parts (set_up), how far it is (restore, then `progress`), and its
     epochs (run: run_epoch, validate, save)."""
     # Made by set_up, in this order.
-    train_set: object
-    val_set: object
+    train_set: Dataset
+    val_set: Dataset
     class_names: list[str]  # BACKGROUND first
     train_batches: DataLoader
     val_batches: DataLoader
