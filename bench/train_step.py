@@ -57,12 +57,13 @@ from vision.nn.multibox_loss import MultiboxLoss  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.ssd.nets import NETS  # noqa: E402
 from vision.training.precision import Precision, choose_precision, describe_device  # noqa: E402
-from vision.training.step import matched_targets  # noqa: E402
+from vision.training.step import PHASES as STEP_PHASES  # noqa: E402
+from vision.training.step import matched_targets, train_step  # noqa: E402
 from vision.transforms import SSDTrainTransform  # noqa: E402
 from vision.utils.box_utils import center_to_corner, encode  # noqa: E402
 
 IOU_THRESHOLD = 0.5
-PHASES = ("data", "normalize", "matching", "forward", "loss", "backward", "step")
+PHASES = ("data", *STEP_PHASES)
 # train_ssd.py's defaults, for every variant alike
 LEARNING_RATE, MOMENTUM, WEIGHT_DECAY, NEGATIVES_PER_EMPTY_IMAGE = 0.01, 0.9, 5e-4, 8
 TORCHVISION_RESOLUTION, TORCHVISION_CLASSES = 320, 91
@@ -162,7 +163,8 @@ def run_in_turns(variants: list[Variant], args) -> None:
 # ---- the steps ----
 
 def backward_and_step(variant: Variant, loss: Tensor, clock: Clock) -> float:
-    """As train_step: zero the gradients, backward (scaled for fp16), optimizer step."""
+    """The classic and torchvision steps' end, as train_step's: zero the gradients, backward (scaled for
+    fp16), optimizer step."""
     scaler = variant.precision.scaler
     variant.optimizer.zero_grad(set_to_none=True)
     (scaler.scale(loss) if scaler else loss).backward()
@@ -192,20 +194,10 @@ def classic_step(variant: Variant, batch, clock: Clock) -> float:
 
 
 def our_step(variant: Variant, batch, clock: Clock) -> float:
-    """vision.training.step.train_step, phase by phase (batch_loss's lines, then the update)."""
-    net, precision, device = variant.net, variant.precision, variant.device
-    inputs = net.normalize(batch.images.to(device, non_blocking=True))
-    if precision.channels_last:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    clock.lap("normalize")
-    labels, gt_locations = matched_targets(net, batch.boxes, batch.labels)
-    clock.lap("matching")
-    with precision.autocast(device):
-        confidence, locations = variant.model(inputs)
-    clock.lap("forward")
-    regression, classification = variant.loss_fn(confidence, locations, labels, gt_locations)
-    clock.lap("loss")
-    return backward_and_step(variant, regression + classification, clock)
+    """train_ssd.py's own step, vision.training.step.train_step, which ends each phase with a lap."""
+    result = train_step(variant.model, variant.net, variant.loss_fn, variant.optimizer, [batch], variant.precision,
+                        lap=clock.lap)
+    return result.loss
 
 
 def torchvision_step(variant: Variant, batch, clock: Clock) -> float:

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import train_ssd
-from test_train_ssd import final_weights, options
-from training_runs import sigterm_at_batch, torchrun
+from training_runs import final_weights, options, sigterm_at_batch, torchrun
 from vision.datasets import Sample, collate_samples
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import create_net

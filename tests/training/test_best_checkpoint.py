@@ -5,7 +5,7 @@ import torch
 
 import train_ssd
 import vision.evaluation
-from test_train_ssd import options
+from training_runs import options
 from vision.export.contract import find_best_checkpoint
 from vision.training import best
 from vision.training import checkpoint as ckpt

@@ -12,8 +12,7 @@ import torch
 from torch import nn
 
 import train_ssd
-from test_train_ssd import options
-from training_runs import with_unreadable_images
+from training_runs import options, with_unreadable_images
 from vision.export.onnx_export import synthetic_image
 from vision.inference.onnx_model import OnnxModel
 from vision.inference.pipeline import net_input
@@ -119,13 +118,6 @@ def ema_run(shapes, tmp_path_factory):
     return model_dir
 
 
-@pytest.fixture(scope="module")
-def plain_run(shapes, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("plain")
-    assert train_ssd.main(options(shapes, model_dir, "--epochs", "2")) == 0
-    return model_dir
-
-
 def test_load_model_and_the_onnx_export_take_the_average(ema_run, tmp_path):
     saved = torch.load(ema_run / ckpt.LAST, weights_only=True)
     net, _ = load_model(str(ema_run / ckpt.LAST))
@@ -161,21 +153,21 @@ def test_resuming_with_ema_ends_as_an_uninterrupted_run(ema_run, shapes, tmp_pat
     assert equal_checkpoints(a, b, ["model", "raw_model"])
 
 
-def test_resuming_an_ema_run_without_it_continues_the_trained_weights(plain_run, shapes, tmp_path):
+def test_resuming_an_ema_run_without_it_continues_the_trained_weights(straight_run, shapes, tmp_path):
     """The trained weights do not depend on --ema: resumed with --no-ema, a run ends as one without it."""
     assert train_ssd.main(ema_options(shapes, tmp_path, "--epochs", "1")) == 0
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--epochs", "2", "--no-ema"]) == 0
-    straight = torch.load(plain_run / ckpt.LAST, weights_only=True)
+    straight = torch.load(straight_run / ckpt.LAST, weights_only=True)
     switched_off = torch.load(tmp_path / ckpt.LAST, weights_only=True)
     assert set(switched_off) == PLAIN_KEYS and equal_checkpoints(straight, switched_off, ["model"])
     assert "resuming without --ema: training continues from the checkpoint's raw weights" in \
         (tmp_path / "train.log").read_text()
 
 
-def test_ema_switched_on_when_resuming_averages_from_the_resumed_weights(plain_run, shapes, tmp_path):
+def test_ema_switched_on_when_resuming_averages_from_the_resumed_weights(straight_run, shapes, tmp_path):
     assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1")) == 0
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(tmp_path), "--epochs", "2", "--ema"]) == 0
-    straight = torch.load(plain_run / ckpt.LAST, weights_only=True)
+    straight = torch.load(straight_run / ckpt.LAST, weights_only=True)
     switched_on = torch.load(tmp_path / ckpt.LAST, weights_only=True)
     assert all(torch.equal(straight["model"][key], switched_on["raw_model"][key]) for key in straight["model"])
     assert switched_on["ema_updates"] == 3  # the second epoch's steps
@@ -183,11 +175,11 @@ def test_ema_switched_on_when_resuming_averages_from_the_resumed_weights(plain_r
         (tmp_path / "train.log").read_text()
 
 
-def test_without_ema_the_checkpoints_keep_their_keys(plain_run):
-    assert set(torch.load(plain_run / ckpt.LAST, weights_only=True)) == PLAIN_KEYS
-    epoch_file = torch.load(ckpt.epoch_files(plain_run)[0][0], weights_only=True)
+def test_without_ema_the_checkpoints_keep_their_keys(straight_run):
+    assert set(torch.load(straight_run / ckpt.LAST, weights_only=True)) == PLAIN_KEYS
+    epoch_file = torch.load(ckpt.epoch_files(straight_run)[0][0], weights_only=True)
     assert set(epoch_file) == set(create_net("mb1-ssd-lite", 6, 128).state_dict())
-    assert "--ema" not in (plain_run / "train.log").read_text()
+    assert "--ema" not in (straight_run / "train.log").read_text()
 def test_ema_decay_outside_0_and_1_is_a_one_line_error(shapes, tmp_path, capsys):
     assert train_ssd.main(ema_options(shapes, tmp_path, "--ema-decay", "1")) == 2
     assert "train_ssd.py: error: --ema-decay must be between 0 and 1, got 1.0" in capsys.readouterr().err

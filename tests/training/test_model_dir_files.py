@@ -9,17 +9,16 @@ import sys
 import torch
 
 import train_ssd
-from test_train_ssd import final_weights, options
-from training_runs import REPO
+from training_runs import REPO, final_weights, options
 from vision.training import checkpoint as ckpt
 
 TINY = ["--max-steps-per-epoch", "2"]
 
 
-def test_resume_auto_takes_the_best_checkpoint_when_the_first_last_one_was_never_written(shapes, tmp_path, capsys):
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert train_ssd.main(options(shapes, straight, *TINY, "--epochs", "2")) == 0
-    assert train_ssd.main(options(shapes, killed, *TINY, "--epochs", "1")) == 0
+def test_resume_auto_takes_the_best_checkpoint_when_the_first_last_one_was_never_written(shapes, straight_run, tmp_path,
+                                                                                         capsys):
+    killed = tmp_path / "killed"
+    assert train_ssd.main(options(shapes, killed, "--epochs", "1")) == 0
     # kill -9 while checkpoint-last.pth was written for the first time: best and the epoch file are there
     (killed / ckpt.LAST).unlink()
     assert ckpt.epoch_files(killed) and (killed / ckpt.BEST).is_file()
@@ -27,7 +26,7 @@ def test_resume_auto_takes_the_best_checkpoint_when_the_first_last_one_was_never
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(killed), "--epochs", "2"]) == 0
     took = f"resuming {killed / ckpt.BEST} (--resume auto: the checkpoint furthest in training)"
     assert took in capsys.readouterr().err
-    a, b = final_weights(straight), final_weights(killed)
+    a, b = final_weights(straight_run), final_weights(killed)
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 

@@ -1,5 +1,6 @@
 """The training step under the speed options: --amp picks what the device computes natively; bf16 autocast
-and channels-last give finite gradients, also on the 1x1 maps that small resolutions give the last extras."""
+and channels-last give finite gradients, also on the 1x1 maps that small resolutions give the last extras;
+the step ends each phase with a lap for bench/train_step.py."""
 import os
 import subprocess
 import sys
@@ -8,11 +9,12 @@ import pytest
 import torch
 
 import train_ssd
+from vision.datasets import Sample, collate_samples
 from vision.nn.multibox_loss import MultiboxLoss
 from vision.ssd import create_net
 from vision.training import checkpoint as ckpt
 from vision.training.precision import Precision, choose_precision
-from vision.training.step import batch_loss
+from vision.training.step import PHASES, batch_loss, train_step
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -105,3 +107,16 @@ def test_training_with_amp_and_channels_last_saves_finite_weights(shapes, tmp_pa
                            "--channels-last"]) == 0
     saved = torch.load(model_dir / ckpt.LAST, weights_only=True)
     assert saved["global_step"] == 3 and not ckpt.non_finite_keys(saved["model"])
+
+
+def test_the_step_ends_each_phase_with_a_lap_in_order():
+    """Two micro-batches: the phases up to the backward for each, then the optimizer step once."""
+    torch.manual_seed(0)
+    net = create_net("mb1-ssd-lite", 4, resolution=128).train()
+    batch = collate_samples([Sample(torch.randint(0, 256, (3, 128, 128), dtype=torch.uint8),
+                                    torch.tensor([[0.1, 0.1, 0.5, 0.6]]), torch.tensor([2]), index, (128, 128))
+                             for index in range(2)])
+    laps = []
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+    assert train_step(net, net, MultiboxLoss(3), optimizer, [batch, batch], lap=laps.append).taken
+    assert PHASES[-1] == "step" and laps == [*PHASES[:-1], *PHASES[:-1], "step"]

@@ -11,8 +11,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train_ssd
-from test_train_ssd import final_weights, options
-from training_runs import group_members, sigterm_at_batch, start_in_own_group, with_unreadable_images
+from training_runs import (final_weights, group_members, options, sigterm_at_batch, start_in_own_group,
+                           with_unreadable_images)
 from vision.datasets.synthetic import generate
 from vision.training import checkpoint as ckpt
 

@@ -5,8 +5,7 @@ import re
 import pytest
 import torch
 
-from test_train_ssd import options
-from training_runs import torchrun, with_unreadable_images
+from training_runs import options, torchrun, with_unreadable_images
 from vision.training import checkpoint as ckpt
 
 

@@ -10,6 +10,7 @@ import torch
 
 import train_ssd
 from bad_annotations import FAULTS
+from training_runs import STRAIGHT, final_weights, options
 from vision.datasets.synthetic import generate
 from vision.export.contract import find_best_checkpoint
 from vision.ssd import create_net
@@ -17,16 +18,6 @@ from vision.ssd.weights import load_weights
 from vision.training import checkpoint as ckpt
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def options(data, model_dir, *extra):
-    return ["--data", str(data), "--model-dir", str(model_dir), "--net", "mb1-ssd-lite", "--no-pretrained",
-            "--resolution", "128", "--batch-size", "4", "--max-steps-per-epoch", "3", "--workers", "0",
-            "--scheduler", "multi-step", "--milestones", "1", "--seed", "7", *extra]
-
-
-def final_weights(model_dir):
-    return torch.load(model_dir / ckpt.LAST, weights_only=True)["model"]
 
 
 def test_training_writes_loadable_checkpoints_and_the_loss_goes_down(shapes, tmp_path):
@@ -49,34 +40,32 @@ def test_training_writes_loadable_checkpoints_and_the_loss_goes_down(shapes, tmp
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
-def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(shapes, tmp_path, workers):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert train_ssd.main(options(shapes, straight, "--epochs", "2", "--workers", workers)) == 0
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(shapes, straight_run, tmp_path, workers):
+    """The uninterrupted run had no workers: the samples follow from (seed, epoch, index) alone."""
+    resumed = tmp_path / "resumed"
     assert train_ssd.main(options(shapes, resumed, "--epochs", "1", "--workers", workers)) == 0
     assert train_ssd.main(["--resume", "auto", "--model-dir", str(resumed), "--epochs", "2"]) == 0
-    a, b = final_weights(straight), final_weights(resumed)
+    a, b = final_weights(straight_run), final_weights(resumed)
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-def test_sigterm_saves_and_resuming_continues_with_the_next_batch(shapes, tmp_path):
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    steps = ["--epochs", "2", "--max-steps-per-epoch", "6"]
-    assert train_ssd.main(options(shapes, straight, *steps)) == 0
-    command = [sys.executable, "train_ssd.py", *options(shapes, stopped, *steps)]
+def test_sigterm_saves_and_resuming_continues_with_the_next_batch(shapes, straight_run, tmp_path):
+    stopped = tmp_path / "stopped"
+    command = [sys.executable, "train_ssd.py", *options(shapes, stopped, *STRAIGHT)]
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     seen = ""
     deadline = time.time() + 120
-    while "1/6" not in seen and time.time() < deadline:  # tqdm shows the first finished step
+    while "1/3" not in seen and time.time() < deadline:  # tqdm shows the first finished step
         seen += process.stderr.read(1)
     process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM
     assert "resume with: python3 train_ssd.py --resume" in seen + rest
     interrupted = torch.load(stopped / ckpt.LAST, weights_only=True)
-    assert interrupted["epoch"] == 0 and 4 <= interrupted["samples_in_epoch"] < 24
+    assert interrupted["epoch"] == 0 and 4 <= interrupted["samples_in_epoch"] < 12  # within epoch 0's 3 steps of 4
     assert train_ssd.main(["--resume", str(stopped / ckpt.LAST)]) == 0
-    a, b = final_weights(straight), final_weights(stopped)
+    a, b = final_weights(straight_run), final_weights(stopped)
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 
 from vision.training.data import build_datasets
-from vision.training.options import parse_args
+from vision.training.options import parse_args, settings
 
 
 def voc_with_only_default_list(root, count):
@@ -22,8 +22,8 @@ def voc_with_only_default_list(root, count):
 
 def test_a_voc_tree_with_only_default_txt_holds_out_every_tenth_image(tmp_path):
     root = voc_with_only_default_list(tmp_path / "voc", 25)
-    args, _ = parse_args(["--data", str(root)])
-    train, validation, class_names = build_datasets(args)
+    args, given = parse_args(["--data", str(root)])
+    train, validation, class_names = build_datasets(settings(args, given, None).data)
     assert class_names == ["BACKGROUND", "cat"]
     assert (len(train), len(validation)) == (23, 2)
     val_files = [validation.image_path(index).name for index in range(len(validation))]

@@ -1,6 +1,6 @@
-"""Ways to run train_ssd.py in the tests: under torchrun with a time limit, on data with unreadable
-images, stopped by SIGTERM at a chosen batch, in a process group of its own (a uniquely named module:
-tests/training is on pytest's path)."""
+"""Ways to run train_ssd.py in the tests: its tiny options, under torchrun with a time limit, on data with
+unreadable images, stopped by SIGTERM at a chosen batch, in a process group of its own (a uniquely named
+module: tests/training is on pytest's path)."""
 import os
 import re
 import shutil
@@ -10,13 +10,27 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from vision.datasets import open_dataset
 from vision.training import data
+from vision.training.checkpoint_files import LAST
 from vision.training.data import EpochSampler
 
 REPO = Path(__file__).resolve().parents[2]
 TORCHRUN_TIMEOUT = 180
+STRAIGHT = ("--epochs", "2")  # the uninterrupted run of the conftest's straight_run: 2 epochs of 3 steps
+
+
+def options(data, model_dir, *extra):
+    """A tiny run: mb1-ssd-lite at 128 pixels, 3 steps of 4 images per epoch, no workers."""
+    return ["--data", str(data), "--model-dir", str(model_dir), "--net", "mb1-ssd-lite", "--no-pretrained",
+            "--resolution", "128", "--batch-size", "4", "--max-steps-per-epoch", "3", "--workers", "0",
+            "--scheduler", "multi-step", "--milestones", "1", "--seed", "7", *extra]
+
+
+def final_weights(model_dir):
+    return torch.load(model_dir / LAST, weights_only=True)["model"]
 
 
 def torchrun(*argv: str) -> subprocess.CompletedProcess:

@@ -4,18 +4,14 @@ files around it: the checkpoint to export, stale TensorRT engines, the detectnet
 Kept free of torch so that command-line mistakes are reported before torch's slow import.
 """
 import glob
-import math
 import os
-import re
 import shlex
 
 from vision.errors import UserError
+from vision.training.checkpoint_files import BEST, LAST, best_checkpoint, epoch_files
 
-BEST_CHECKPOINT = "checkpoint-best.pth"
-LAST_CHECKPOINT = "checkpoint-last.pth"
 ONNX_NAME = "ssd-mobilenet.onnx"  # the name the earlier onnx_export.py wrote and the Jetson docs use
 LABELS_NAME = "labels.txt"
-_LOSS_NAME = re.compile(r"-Loss-(.+)\.pth$")  # <net>-Epoch-<N>-Loss-<val_loss>.pth of the earlier tools
 # The graph's names, as detectNet is told them (--input-blob, --output-cvg, --output-bbox).
 INPUT_NAME = "input_0"
 OUTPUT_NAMES = ("scores", "boxes")
@@ -38,30 +34,17 @@ def find_best_checkpoint(model_dir: str) -> str:
     """checkpoint-best.pth, else the earlier tools' file with the lowest finite loss in its name."""
     if not os.path.isdir(model_dir):
         raise ExportError(f"{model_dir}: no such model directory")
-    best = os.path.join(model_dir, BEST_CHECKPOINT)
-    if os.path.isfile(best):
-        return best
-    losses = {name: loss for name in os.listdir(model_dir) if (loss := _loss_in_name(name)) is not None}
-    finite = {name: loss for name, loss in losses.items() if math.isfinite(loss)}
-    if finite:
-        return os.path.join(model_dir, min(finite, key=finite.get))
-    if losses:  # a diverged run's (this tool no longer writes them)
+    chosen = best_checkpoint(model_dir)
+    if chosen:
+        return os.path.join(model_dir, chosen.name)
+    diverged = sorted(file.path.name for file in epoch_files(model_dir))  # this tool no longer writes them
+    if diverged:
         raise ExportError(f"{model_dir}: no checkpoint to export: the validation loss in every epoch file's name "
-                          f"is not finite ({min(losses)}): the run diverged; train again with a lower --lr")
-    last = os.path.join(model_dir, LAST_CHECKPOINT)
+                          f"is not finite ({diverged[0]}): the run diverged; train again with a lower --lr")
+    last = os.path.join(model_dir, LAST)
     hint = f"--input {last}" if os.path.isfile(last) else "--input with a checkpoint"
-    raise ExportError(f"{model_dir}: no checkpoint to export (expected {BEST_CHECKPOINT} or "
+    raise ExportError(f"{model_dir}: no checkpoint to export (expected {BEST} or "
                       f"<net>-Epoch-<N>-Loss-<loss>.pth); pass {hint}")
-
-
-def _loss_in_name(name: str) -> float | None:
-    match = _LOSS_NAME.search(name)
-    if match is None:
-        return None
-    try:
-        return float(match.group(1))
-    except ValueError:
-        return None
 
 
 def stale_engines(onnx_path: str) -> list[str]:

@@ -3,7 +3,7 @@ lowest validation loss. A checkpoint keeps the metric's name ("best_metric_name"
 ("best_metric"), so that a resumed run continues the same tracking."""
 import math
 
-from vision.training.checkpoint import BEST
+from vision.training.checkpoint_files import BEST
 
 AP50, LOSS = "AP50", "loss"
 

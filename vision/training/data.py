@@ -4,7 +4,6 @@ Validation never uses training images: COCO trains on train2017 and validates on
 trainval with test, or on train with val; Open Images on train with test (else validation). A VOC
 tree with only ImageSets/Main/default.txt holds out every tenth image.
 """
-import argparse
 import copy
 import ctypes
 import logging
@@ -19,15 +18,15 @@ from vision.datasets import (BACKGROUND, ConcatDetectionDataset, DatasetError, T
                              collate_samples, detect_dataset_type, ignore_stop_signals, loader_iterator,
                              open_dataset, read_class_order)
 from vision.datasets.labels import merge_class_names
-from vision.ssd.nets import NETS
 from vision.training.distributed import Group
+from vision.training.settings import DataSettings
 from vision.transforms import SSDEvalTransform, train_transform
 
 log = logging.getLogger("train_ssd")
 HOLD_OUT_EVERY = 10
 
 
-def build_datasets(args: argparse.Namespace, model_labels: list[str] | None = None):
+def build_datasets(settings: DataSettings, model_labels: list[str] | None = None):
     """(train set, validation set, class names with BACKGROUND first).
 
     The class order comes from a resumed model, else --labels, else the training data (merged by
@@ -36,27 +35,27 @@ def build_datasets(args: argparse.Namespace, model_labels: list[str] | None = No
     if model_labels:
         class_order = model_labels[1:]
     else:
-        class_order = read_class_order(args.labels) if args.labels else None
-    pairs = [_train_and_validation(Path(root), args, class_order) for root in args.datasets]
+        class_order = read_class_order(settings.labels) if settings.labels else None
+    pairs = [_train_and_validation(Path(root), settings, class_order) for root in settings.roots]
     if class_order is None:
         class_order = merge_class_names([train.class_names[1:] for train, _ in pairs])
         for train, _ in pairs:
             train.map_classes(class_order)
-    if args.validation_dataset:
-        validation = [open_dataset(args.validation_dataset, "val", None, class_order)]
+    if settings.validation_dataset:
+        validation = [open_dataset(settings.validation_dataset, "val", None, class_order)]
     else:
-        validation = [val if val is not None else _open_validation(Path(root), args, class_order)
-                      for (_, val), root in zip(pairs, args.datasets)]
+        validation = [val if val is not None else _open_validation(Path(root), settings.dataset_type, class_order)
+                      for (_, val), root in zip(pairs, settings.roots)]
     for val in validation:
         val.map_classes(class_order)
     return _joined([train for train, _ in pairs]), _joined(validation), [BACKGROUND, *class_order]
 
 
-def _train_and_validation(root: Path, args, class_order):
+def _train_and_validation(root: Path, settings: DataSettings, class_order):
     """The training split of one root, and its validation split when it has to be held out of it."""
-    kind = args.dataset_type or detect_dataset_type(root)
-    train = open_dataset(root, "train", kind, class_order, include_negatives=not args.skip_empty_images,
-                         balance_data=args.balance_data, seed=args.seed)
+    kind = settings.dataset_type or detect_dataset_type(root)
+    train = open_dataset(root, "train", kind, class_order, include_negatives=not settings.skip_empty_images,
+                         balance_data=settings.balance_data, seed=settings.seed)
     if kind == "voc" and _voc_lists(root) == {"default"}:
         log.info("%s has only default.txt: every %dth image is held out for validation", root,
                  HOLD_OUT_EVERY)
@@ -64,8 +63,8 @@ def _train_and_validation(root: Path, args, class_order):
     return train, None
 
 
-def _open_validation(root: Path, args, class_order):
-    kind = args.dataset_type or detect_dataset_type(root)
+def _open_validation(root: Path, dataset_type: str | None, class_order):
+    kind = dataset_type or detect_dataset_type(root)
     if kind == "voc":
         split = _voc_validation_split(root)
     elif kind == "open_images":
@@ -135,20 +134,20 @@ class EpochSampler(Sampler):
         return (self.size - self.start) // self.group.world
 
 
-def train_loader(dataset, args: argparse.Namespace, group: Group, pin_memory: bool) -> DataLoader:
+def train_loader(dataset, settings: DataSettings, group: Group, pin_memory: bool) -> DataLoader:
     """Batches of `dataset` with the training augmentation, seeded by (seed, epoch, index). The
     workers live as long as the loader (no start-up cost per epoch; start them with start_workers):
     call start_epoch before each epoch. Its length is an epoch's steps: full batches of this rank's
     share, or one short batch when the share is smaller than a batch."""
-    transform = train_transform(args.data_augmentation, args.resolution, NETS[args.net].mean)
-    samples = TransformedDataset(dataset, transform, args.seed)
+    transform = train_transform(settings.augmentation, settings.resolution, settings.mean)
+    samples = TransformedDataset(dataset, transform, settings.seed)
     # Its own generator for the workers' base seed, so that starting them leaves the global RNG (the
     # net's initial weights) as it was; the samples do not depend on it.
-    return DataLoader(samples, batch_size=args.batch_size, sampler=EpochSampler(len(samples), args.seed, group),
-                      num_workers=args.workers, collate_fn=collate_samples,
-                      drop_last=len(samples) // group.world > args.batch_size, pin_memory=pin_memory,
-                      persistent_workers=args.workers > 0, worker_init_fn=ignore_stop_signals,
-                      generator=torch.Generator().manual_seed(args.seed))
+    return DataLoader(samples, batch_size=settings.batch_size,
+                      sampler=EpochSampler(len(samples), settings.seed, group), num_workers=settings.workers,
+                      collate_fn=collate_samples, drop_last=len(samples) // group.world > settings.batch_size,
+                      pin_memory=pin_memory, persistent_workers=settings.workers > 0,
+                      worker_init_fn=ignore_stop_signals, generator=torch.Generator().manual_seed(settings.seed))
 
 
 def start_workers(loader: DataLoader) -> None:
@@ -167,13 +166,14 @@ def start_epoch(loader: DataLoader, epoch: int, start: int = 0) -> None:
     loader.dataset.set_epoch(epoch)
 
 
-def validation_loader(dataset, args: argparse.Namespace, group: Group) -> DataLoader:
+def validation_loader(dataset, settings: DataSettings, group: Group) -> DataLoader:
     """Batches of `dataset` resized for the net; each rank takes every world-th image, none twice.
     Its workers exit at the end of each pass, so that between validations only the training
     workers are alive."""
-    samples = TransformedDataset(dataset, SSDEvalTransform(args.resolution), args.seed)
-    return DataLoader(samples, batch_size=args.batch_size, sampler=range(group.rank, len(samples), group.world),
-                      num_workers=args.workers, collate_fn=collate_samples, worker_init_fn=ignore_stop_signals)
+    samples = TransformedDataset(dataset, SSDEvalTransform(settings.resolution), settings.seed)
+    return DataLoader(samples, batch_size=settings.batch_size,
+                      sampler=range(group.rank, len(samples), group.world), num_workers=settings.workers,
+                      collate_fn=collate_samples, worker_init_fn=ignore_stop_signals)
 
 
 def release_free_memory() -> None:

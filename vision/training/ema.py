@@ -1,7 +1,6 @@
 """--ema: an exponential moving average of the weights (BatchNorm statistics included), as torchvision's
 references and YOLO keep one. It is updated after each optimizer step taken, and it is what the run
 validates and saves as its model; the weights being trained are saved beside it for --resume."""
-import argparse
 import logging
 import math
 
@@ -55,18 +54,18 @@ class WeightAverage:
         self._averaged.n_averaged.fill_(updates)
 
 
-def start(args: argparse.Namespace, net: nn.Module, resume: dict | None) -> WeightAverage | None:
-    """The run's average with --ema (None without): a resumed run's as it was saved, else a new one that
-    starts from `net`'s weights at the first step."""
+def start(net: nn.Module, decay: float | None, resume: dict | None) -> WeightAverage | None:
+    """The run's average with --ema, of the given `decay` (None without --ema): a resumed run's as it was
+    saved, else a new one that starts from `net`'s weights at the first step."""
     saved = resume is not None and "ema_updates" in resume
-    if not args.ema:
+    if decay is None:
         if saved:
             log.info("resuming without --ema: training continues from the checkpoint's raw weights; their "
                      "average is dropped")
         return None
-    average = WeightAverage(net, args.ema_decay)
+    average = WeightAverage(net, decay)
     log.info("--ema: validating and saving an exponential moving average of the weights, decay %g warmed up "
-             "as %g * (1 - exp(-updates / %d))", args.ema_decay, args.ema_decay, WARMUP_UPDATES)
+             "as %g * (1 - exp(-updates / %d))", decay, decay, WARMUP_UPDATES)
     if saved:
         average.restore(resume["model"], resume["ema_updates"])
     elif resume is not None:

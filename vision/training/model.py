@@ -1,6 +1,5 @@
 """The net a training run starts from: resumed, pretrained SSD, base net, ImageNet, or scratch; and its
 priors: the net's own, fitted to the training boxes (--fit-priors), or a resumed run's."""
-import argparse
 import logging
 import os
 
@@ -14,31 +13,33 @@ from vision.ssd.priors import specs_from_saved
 from vision.ssd.ssd import SSD
 from vision.ssd.weights import load_content, load_imagenet_base_net, load_weights, read_weights
 from vision.training.options import PRETRAINED_MB1_FILE, PRETRAINED_MB1_URL
+from vision.training.settings import NetSettings
 
 log = logging.getLogger("train_ssd")
 
 
-def build_net(args: argparse.Namespace, num_classes: int, resume: dict | None) -> tuple[SSD, bool]:
-    """The net and whether it starts from pretrained weights (which sets the base net's default lr)."""
+def build_net(settings: NetSettings, num_classes: int, resume: dict | None) -> tuple[SSD, bool]:
+    """The net and whether it starts from pretrained weights (which sets the base net's default lr);
+    `resume`: the content of vision/training/checkpoint.py's Resumed."""
     specs = specs_from_saved(resume["prior_specs"]) if resume and resume.get("prior_specs") else None
-    net = create_net(args.net, num_classes, args.resolution, width_mult=args.mb2_width_mult, specs=specs)
+    net = create_net(settings.name, num_classes, settings.resolution, width_mult=settings.width_mult, specs=specs)
     if resume and "model" in resume:
         net.load_state_dict(resume.get("raw_model", resume["model"]))  # with --ema "model" is the average
         return net, resume.get("pretrained", True)
-    source = resume["plain"] if resume else _pretrained_ssd(args)
+    source = resume["plain"] if resume else _pretrained_ssd(settings)
     if source:
         content = read_weights(source, net.net_name)
         log.info(load_content(net, content, source))
-        if not resume and not args.fit_priors:
+        if not resume and not settings.fit_priors:
             _take_fitted_priors(net, content, source)
         return net, True
-    if args.base_net:
-        log.info(load_weights(net, args.base_net))
+    if settings.base_net:
+        log.info(load_weights(net, settings.base_net))
         return net, True
-    if args.weights_backbone:
+    if settings.weights_backbone:
         log.info(load_imagenet_base_net(net))
         return net, True
-    log.info("training %s from scratch", args.net)
+    log.info("training %s from scratch", settings.name)
     return net, False
 
 
@@ -60,10 +61,10 @@ def _take_fitted_priors(net: SSD, content: dict, path: str) -> None:
              [round(spec.min_size, 1) for spec in specs])
 
 
-def _pretrained_ssd(args: argparse.Namespace) -> str | None:
+def _pretrained_ssd(settings: NetSettings) -> str | None:
     """--pretrained-ssd, or for mb1-ssd the earlier tools' VOC model (downloaded when missing)."""
-    if args.pretrained_ssd or args.no_pretrained or args.net != "mb1-ssd" or args.base_net:
-        return args.pretrained_ssd
+    if settings.pretrained_ssd or settings.no_pretrained or settings.name != "mb1-ssd" or settings.base_net:
+        return settings.pretrained_ssd
     path = os.path.join("models", PRETRAINED_MB1_FILE)
     if os.path.isfile(path):
         return path
@@ -77,7 +78,7 @@ def _pretrained_ssd(args: argparse.Namespace) -> str | None:
     return path
 
 
-def fit_and_report_priors(net: SSD, args: argparse.Namespace, train_set, resume: dict | None,
+def fit_and_report_priors(net: SSD, settings: NetSettings, train_set, resume: dict | None,
                           class_names: list[str]) -> None:
     """With --fit-priors on a fresh run, fit the net's prior sizes to the training boxes (a resumed run
     keeps the priors of its checkpoint); then log how many boxes the priors cover, warning about the
@@ -86,13 +87,13 @@ def fit_and_report_priors(net: SSD, args: argparse.Namespace, train_set, resume:
     if len(boxes) == 0:
         return
     sample = sample_images(boxes, START_UP_BOXES)
-    if args.fit_priors and not (resume and resume.get("prior_specs")):
-        own = measure(sample, net.priors, class_names, args.resolution)
-        set_priors(net, fit_specs(net.specs, boxes.boxes, args.resolution))
+    if settings.fit_priors and not (resume and resume.get("prior_specs")):
+        own = measure(sample, net.priors, class_names, settings.resolution)
+        set_priors(net, fit_specs(net.specs, boxes.boxes, settings.resolution))
         log.info("fitted priors: min sizes %s, max sizes %s (the net's own cover %.0f%% of the boxes)",
                  [round(spec.min_size, 1) for spec in net.specs], [round(spec.max_size, 1) for spec in net.specs],
                  100 * own.summary()[1])
-    coverage = measure(sample, net.priors, class_names, args.resolution)
+    coverage = measure(sample, net.priors, class_names, settings.resolution)
     for line in short_report(coverage, len(boxes)):
         log.info("%s", line)
     can_fit = hasattr(net, "own_specs") and not has_fitted_priors(net)  # not torchvision's nets, not twice

@@ -1,6 +1,9 @@
-"""The train_ssd.py command line: the earlier tools' flags (underscore spellings too) and checks."""
+"""The train_ssd.py command line: the earlier tools' flags (underscore spellings too), checks, and the typed
+settings they give the run (the only place that reads them)."""
 import argparse
+import logging
 import os
+from pathlib import Path
 
 from vision.cli import OneLineParser, boolean
 from vision.errors import OptionError
@@ -8,13 +11,17 @@ from vision.datasets.layout import DATASET_TYPES
 from vision.ssd import NET_NAMES
 from vision.ssd.nets import NETS
 from vision.ssd.weights import TORCHVISION
+from vision.training import recipes
+from vision.training.checkpoint import Resumed
 from vision.training.ema import WARMUP_UPDATES
-from vision.training.recipes import help_epilog
+from vision.training.schedule import GROUP_KEYS, Schedule
+from vision.training.settings import DataSettings, NetSettings, OptimizerSettings, TrainSettings
 from vision.transforms import AUGMENTATIONS
 
 PRETRAINED_MB1_URL = "https://nvidia.box.com/shared/static/djf5w54rjvpqocsiztzaandq1m3avr7c.pth"
 PRETRAINED_MB1_FILE = "mobilenet-v1-ssd-mp-0_675.pth"
 PRETRAINED_BASE_NET_LR = 0.001
+log = logging.getLogger("train_ssd")
 BY_NET = "(default: %(default)s; from scratch, the net's recipe: see below)"
 
 
@@ -27,7 +34,7 @@ def _add(parser, *names, **kwargs):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="train_ssd.py", description="Train an SSD detector on COCO, VOC or Open Images data.",
-        epilog=help_epilog(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog=recipes.help_epilog(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     _add(data, "--dataset-type", choices=DATASET_TYPES, default=None,
          help="layout of the datasets; found from the files on disk when left out")
@@ -186,3 +193,61 @@ def check(args: argparse.Namespace) -> None:
     if args.fit_priors and NETS[args.net].torchvision_layout:
         raise OptionError(f"--fit-priors: {args.net} keeps torchvision's default boxes; fitted priors are for "
                           f"the other nets")
+
+
+# Options that change the net's parameters or priors: a checkpoint cannot be resumed under others.
+STRUCTURE = {"net", "mb2_width_mult", "fit_priors"}
+
+
+def settings(args: argparse.Namespace, given: set[str], resumed: Resumed | None) -> TrainSettings:
+    """The run's settings: the options given, the resumed run's for the others, the net's from-scratch
+    recipe."""
+    if resumed and resumed.full:
+        _take_resumed_options(args, given, resumed)
+    recipe = recipes.apply(args, given, resumed.content if resumed else None)
+    if args.datasets is None:  # --resume stood in for --datasets, but found no run of ours to take them from
+        raise OptionError(f"--resume {args.resume}: no training checkpoint to take the data from; give it with "
+                          f"--datasets PATH")
+    data = DataSettings(
+        roots=args.datasets, dataset_type=args.dataset_type, validation_dataset=args.validation_dataset,
+        labels=args.labels, balance_data=args.balance_data, skip_empty_images=args.skip_empty_images,
+        augmentation=args.data_augmentation, resolution=args.resolution, mean=NETS[args.net].mean,
+        batch_size=args.batch_size, workers=args.workers, seed=args.seed)
+    net = NetSettings(
+        name=args.net, resolution=args.resolution, width_mult=args.mb2_width_mult, pretrained_ssd=args.pretrained_ssd,
+        no_pretrained=args.no_pretrained, base_net=args.base_net, weights_backbone=args.weights_backbone,
+        fit_priors=args.fit_priors)
+    optimizer = OptimizerSettings(
+        name=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        base_net_lr=args.base_net_lr, extra_layers_lr=args.extra_layers_lr, freeze_base_net=args.freeze_base_net,
+        freeze_net=args.freeze_net, given=frozenset(GROUP_KEYS.keys() & given))
+    schedule = Schedule(scheduler=args.scheduler, t_max=args.t_max or args.epochs, milestones=args.milestones,
+                        gamma=args.gamma, warmup_epochs=args.warmup_epochs)
+    return TrainSettings(
+        data=data, net=net, optimizer=optimizer, schedule=schedule, model_dir=Path(args.model_dir), seed=args.seed,
+        epochs=args.epochs, accumulate=args.accumulate_grad_batches, max_steps_per_epoch=args.max_steps_per_epoch,
+        validation_epochs=args.validation_epochs, validation_mean_ap=args.validation_mean_ap,
+        debug_steps=args.debug_steps, keep_checkpoints=args.keep_checkpoints, amp=args.amp, amp_dtype=args.amp_dtype,
+        channels_last=args.channels_last, compile=args.compile, sync_bn=args.sync_bn,
+        ema_decay=args.ema_decay if args.ema else None, negatives_per_empty_image=args.negatives_per_empty_image,
+        options=dict(vars(args)), recipe=recipe)
+
+
+def _take_resumed_options(args: argparse.Namespace, given: set[str], resumed: Resumed) -> None:
+    """Set the resumed run's options on `args` for those not given; refuse a change of the net's structure."""
+    saved = resumed.content["args"]
+    overrides = sorted(name for name in given if name != "resume" and saved.get(name) != getattr(args, name))
+    for name in sorted(STRUCTURE.intersection(overrides)):
+        flag = "--" + name.replace("_", "-")
+        raise OptionError(f"{resumed.path}: saved with {flag} {saved.get(name)}, not {getattr(args, name)}; "
+                          f"{flag} cannot change on resume (to fine-tune it as another net, start a new run with "
+                          f"--pretrained-ssd)")
+    for name, value in saved.items():
+        if name not in given and name != "resume":
+            setattr(args, name, value)
+    if overrides:
+        log.info("resuming %s with overrides: %s", resumed.source,
+                 ", ".join(f"--{name.replace('_', '-')}={getattr(args, name)}" for name in overrides))
+    else:
+        log.info("resuming %s at epoch %d, %d images into it", resumed.source, resumed.content["epoch"],
+                 resumed.content["samples_in_epoch"])

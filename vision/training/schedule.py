@@ -4,6 +4,7 @@ The schedule is a pure function of the global step, so resuming needs only the s
 resumed run with another --epochs simply follows the schedule for the new total.
 """
 import math
+from dataclasses import dataclass
 from itertools import chain
 
 import torch
@@ -59,6 +60,35 @@ def lr_factor(epoch: float, scheduler: str, t_max: float, milestones: list[int],
     if warmup_epochs > 0 and epoch < warmup_epochs:
         factor *= (epoch + 1e-3) / warmup_epochs
     return factor
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """--scheduler and its options; t_max in epochs."""
+    scheduler: str
+    t_max: float
+    milestones: list[int]
+    gamma: float
+    warmup_epochs: float
+
+    def factor(self, epoch: float) -> float:
+        return lr_factor(epoch, self.scheduler, self.t_max, self.milestones, self.gamma, self.warmup_epochs)
+
+
+# The options that set these keys of the parameter groups.
+GROUP_KEYS = {"lr": "base_lr", "base_net_lr": "base_lr", "extra_layers_lr": "base_lr", "momentum": "momentum",
+              "weight_decay": "weight_decay"}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, given: set[str]) -> None:
+    """Resuming restores the optimizer's settings; those of the options in `given` (given on the command
+    line) keep the values they have now."""
+    fresh = [dict(group) for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    keys = {GROUP_KEYS[name] for name in given if name in GROUP_KEYS}
+    for group, new in zip(optimizer.param_groups, fresh):
+        for key in keys & new.keys():
+            group[key] = new[key]
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:

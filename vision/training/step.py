@@ -1,8 +1,9 @@
 """One training step, the only place that runs one: device-side normalization, batched matching,
 forward (under autocast when mixed precision is on), MultiBox loss, backward (for each micro-batch of
-the step), optimizer step."""
+the step), optimizer step. A `lap` callback, when given, is called with each phase's name as the phase
+ends (bench/train_step.py times them)."""
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,13 @@ from vision.training import distributed
 from vision.training.distributed import Group
 from vision.training.precision import Precision
 from vision.utils import box_utils
+
+PHASES = ("normalize", "matching", "forward", "loss", "backward", "step")
+Lap = Callable[[str], None]
+
+
+def no_lap(phase: str) -> None:
+    """The phase callback of a step that nobody times."""
 
 
 @dataclass
@@ -66,21 +74,26 @@ def matched_targets(net: SSD, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Te
 
 
 def batch_loss(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, images: Tensor, boxes: Tensor,
-               labels: Tensor, precision: Precision = Precision()) -> tuple[Tensor, Tensor]:
+               labels: Tensor, precision: Precision = Precision(), lap: Lap = no_lap) -> tuple[Tensor, Tensor]:
     """(regression, classification) loss of one collated batch; `model` may wrap `net`."""
     device = net.priors.device
     inputs = net.normalize(images.to(device, non_blocking=True))
     if precision.channels_last:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
+    lap("normalize")
     matched_labels, gt_locations = matched_targets(net, boxes, labels)
+    lap("matching")
     with precision.autocast(device):
         confidence, locations = model(inputs)
-    return loss_fn(confidence, locations, matched_labels, gt_locations)
+    lap("forward")
+    losses = loss_fn(confidence, locations, matched_labels, gt_locations)
+    lap("loss")
+    return losses
 
 
 def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: torch.optim.Optimizer,
                batches: Sequence[Batch], precision: Precision = Precision(),
-               group: Group = Group(), min_images: int = 1) -> StepResult:
+               group: Group = Group(), min_images: int = 1, lap: Lap = no_lap) -> StepResult:
     """One optimizer step on the gradients of `batches`, micro-batches whose losses are each divided by
     their count, so that N batches of B images step as one batch of N x B would (batch norm sees B
     images at a time). Under DDP the gradients are all-reduced once, in the last backward. Every rank takes the step
@@ -95,17 +108,19 @@ def train_step(model: nn.Module, net: SSD, loss_fn: MultiboxLoss, optimizer: tor
     for index, batch in enumerate(batches):
         with distributed.gradient_sync(model, index == len(batches) - 1):
             regression, classification = batch_loss(model, net, loss_fn, batch.images, batch.boxes,
-                                                    batch.labels, precision)
+                                                    batch.labels, precision, lap)
             losses.append((float(regression.detach()), float(classification.detach())))
             loss = (regression + classification) / len(batches)
             if not distributed.every_rank(bool(torch.isfinite(loss)), group, device):
                 return _mean(losses, finite=False)
             (precision.scaler.scale(loss) if precision.scaler else loss).backward()
+            lap("backward")
     if precision.scaler is not None:
         precision.scaler.step(optimizer)
         precision.scaler.update()
     else:
         optimizer.step()
+    lap("step")
     return _mean(losses)
 
 
