@@ -216,8 +216,10 @@ def test_two_processes_follow_the_loss_curve_of_one_with_the_same_total_batch(tm
     assert two == pytest.approx(one, rel=0.08), (one, two)
 
 
-def test_sync_bn_on_the_cpu_is_a_clear_error(shapes, tmp_path):
+def test_sync_bn_on_the_cpu_is_a_clear_error(shapes, tmp_path, capsys):
     assert train_ssd.main(options(shapes, tmp_path, "--epochs", "1", "--sync-bn")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "train_ssd.py: error: --sync-bn needs CUDA GPUs (NCCL); gloo on the CPU has no SyncBatchNorm")
 
 
 def test_short_run_on_real_coco_images(coco128, tmp_path):
