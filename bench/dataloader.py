@@ -15,6 +15,9 @@ Each measurement is repeated, the two pipelines taking turns, and the best rate 
 machine other work only ever slows a run down. The CPU time per batch (this process and its workers
 together) is printed as well: it depends much less on what else the machine runs.
 
+First the two image decoders alone (TorchCodec, which ours uses where it loads, and torchvision.io) on the
+same files, taking turns.
+
     python3 bench/dataloader.py [--data PATH] [--workers 0 1 2] [--epochs 3] [--repeats 3]
 """
 import argparse
@@ -35,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # a checkout, installed or not; tests/classic.py
 from classic import MatchPrior  # noqa: E402
 from vision.datasets import CocoDataset, TransformedDataset, collate_samples  # noqa: E402
-from vision.datasets.images import DECODER  # noqa: E402
+from vision.datasets.images import DECODER, decode_with_torchvision  # noqa: E402
 from vision.ssd import create_net  # noqa: E402
 from vision.transforms import SSDTrainTransform  # noqa: E402
 from vision.utils.box_utils import match_priors  # noqa: E402
@@ -212,6 +215,29 @@ def measure(dataset, workers, args, collate_fn=None, finish_batch=None, set_epoc
     return count / elapsed, (cpu_seconds() - cpu_start) / count
 
 
+def decoders_compared(paths: list[Path], repeats: int) -> None:
+    """Milliseconds per image of TorchCodec's decode and torchvision.io's on the same files (bytes read
+    beforehand), taking turns, best of `repeats`: the speed kept by decoding with TorchCodec."""
+    try:
+        from torchcodec.decoders import decode_image
+    except Exception:  # not installed here, or built for another torch
+        print("decoders: TorchCodec does not load here; ours decodes with torchvision.io")
+        return
+    files = [torch.from_numpy(np.fromfile(path, dtype=np.uint8)) for path in paths]
+    decoders = {"torchcodec": lambda data: decode_image(data, mode="RGB"),
+                "torchvision.io": decode_with_torchvision}
+    best = {}
+    for _ in range(repeats):
+        for name, decode in decoders.items():
+            start = time.perf_counter()
+            for data in files:
+                decode(data)
+            best[name] = min(best.get(name, float("inf")), (time.perf_counter() - start) / len(files) * 1000)
+    print(f"decoders on {len(files)} images, one thread, best of {repeats}: torchcodec {best['torchcodec']:.2f} "
+          f"ms/image, torchvision.io {best['torchvision.io']:.2f} ms/image; "
+          f"torchcodec / torchvision.io time {best['torchcodec'] / best['torchvision.io']:.2f}")
+
+
 def cpu_seconds() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
@@ -248,6 +274,7 @@ def main() -> None:
           f"{len(priors)} priors, {args.epochs} epochs, best of {args.repeats}, "
           f"{torch.get_num_threads()} torch threads in the main process, {os.cpu_count()} CPUs; "
           f"ours decodes with {DECODER}")
+    decoders_compared([dataset.image_path(index) for index in range(len(dataset))], args.repeats)
     rates, costs = {}, {}
     for _ in range(args.repeats):
         for workers in args.workers:

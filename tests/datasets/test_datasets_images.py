@@ -44,7 +44,7 @@ def test_decoding_warns_nothing(tmp_path):
         warnings.simplefilter("error")
         for path in jpeg_and_png(tmp_path):
             load_image(path)
-            images._decode_with_torchvision(torch.from_numpy(np.fromfile(path, dtype=np.uint8)))
+            images.decode_with_torchvision(torch.from_numpy(np.fromfile(path, dtype=np.uint8)))
 
 
 def test_torchvision_decodes_where_torchcodec_does_not_load(monkeypatch, tmp_path):
@@ -61,7 +61,7 @@ def test_torchcodec_decodes_where_it_loads(tmp_path):
     assert images.DECODER == "torchcodec"
     for path in jpeg_and_png(tmp_path):  # the same pixels as torchvision's decoders
         data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
-        assert torch.equal(load_image(path), images._decode_with_torchvision(data))
+        assert torch.equal(load_image(path), images.decode_with_torchvision(data))
 
 
 def test_missing_and_corrupt_images_raise(tmp_path):

@@ -28,11 +28,11 @@ def _choose_decoder() -> tuple[str, Callable[[Tensor], Tensor]]:
     try:
         from torchcodec.decoders import decode_image
     except Exception:  # not installed, or built for another torch: its libraries do not load
-        return "torchvision.io", _decode_with_torchvision
+        return "torchvision.io", decode_with_torchvision
     return "torchcodec", partial(decode_image, mode="RGB")
 
 
-def _decode_with_torchvision(data: Tensor) -> Tensor:
+def decode_with_torchvision(data: Tensor) -> Tensor:
     with warnings.catch_warnings():  # its deprecation: the choice is deliberate where TorchCodec does not load
         warnings.filterwarnings("ignore", "The image decoding and encoding capabilities of TorchVision",
                                 DeprecationWarning)
