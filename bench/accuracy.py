@@ -26,7 +26,10 @@ checkpoint-last.pth, torchvision's are written here in the same format after its
 --datasets takes names or dataset folders: raccoon and coco128 (../shared/data/<name>, or $SSD_RACCOON,
 $SSD_COCO128), small-shapes (the built-in generator with --small-shapes-sizes objects, written to --out).
 
-    python3 bench/accuracy.py [--budget 780] [--datasets raccoon small-shapes coco128] [--threads 2]
+With several --seeds, both sides run once per seed and each side's mean is printed too: on raccoon's 40
+test images one run's AP50 moves by about 0.1 from seed to seed.
+
+    python3 bench/accuracy.py [--budget 780] [--datasets raccoon small-shapes coco128] [--seeds 0 1 2] [--threads 2]
                               [--workers 1] [--recipe="--net ... --lr ..."] [--resolution R]
                               [--tv-augmentation ssdlite|hflip] [--tv-batch-size 24] [--out DIR]
 """
@@ -281,16 +284,32 @@ def score(detections: Path, annotations: Path, out: Path, threads: int) -> dict:
     return read_json(out / "metrics.json")
 
 
-def row(dataset: str, side: str, result: dict, metrics: dict) -> str:
+METRICS = ("AP", "AP50", "AP50 small", "AP50 medium", "AP50 large")
+
+
+def figures(metrics: dict) -> dict:
+    """The table's numbers from eval_ssd.py's metrics (-1: no ground truth of that kind)."""
     coco, sizes = metrics["coco"], metrics["coco_AP50_by_size"]
+    return dict(zip(METRICS, (coco["AP"], coco["AP50"], sizes["small"], sizes["medium"], sizes["large"])))
+
+
+def row(dataset: str, side: str, seed: str, result: dict, metrics: dict) -> str:
     present = sorted((entry for entry in metrics["per_class"] if entry["ground_truth"]),
                      key=lambda entry: entry["name"])
     per_class = (", ".join(f"{entry['name']} {number(entry['ap50'])}" for entry in present)
                  if len(present) <= CLASSES_SHOWN else f"{len(present)} classes: see {result['metrics']}")
-    values = [dataset, side, str(result["epochs"]), f"{result['seconds']:.0f}",
-              *(number(value) for value in (coco["AP"], coco["AP50"], sizes["small"], sizes["medium"],
-                                            sizes["large"])), per_class]
+    values = [dataset, side, seed, str(result["epochs"]), f"{result['seconds']:.0f}",
+              *(number(value) for value in figures(metrics).values()), per_class]
     return "| " + " | ".join(values) + " |"
+
+
+def mean_row(dataset: str, side: str, runs: list[tuple[dict, dict]]) -> str:
+    """A side's mean over the seeds: single runs on a small test split move by several AP50 points."""
+    epochs = "/".join(str(result["epochs"]) for result, _ in runs)
+    seconds = sum(result["seconds"] for result, _ in runs) / len(runs)
+    means = [sum(figures(metrics)[name] for _, metrics in runs) / len(runs) for name in METRICS]
+    return "| " + " | ".join([dataset, f"**{side}**", f"mean of {len(runs)}", epochs, f"{seconds:.0f}",
+                               *(f"**{number(value)}**" for value in means), ""]) + " |"
 
 
 def number(value: float) -> str:
@@ -302,21 +321,28 @@ def machine() -> str:
 
 
 def bench_dataset(args, name: str, out: Path) -> list[str]:
-    """Both sides on one dataset: their table rows."""
+    """Both sides on one dataset, once per seed: their table rows, and each side's mean over the seeds."""
     data = dataset_path(name, args.out_root, tuple(args.small_shapes_sizes))
     label = Path(name).name
     out.mkdir(parents=True, exist_ok=True)
-    print(f"\n=== accuracy.py: {label} ({data}): ours ===", flush=True)
-    ours_result = ours(args, data, out / "ours")
-    class_names = open_dataset(data, "train").class_names  # the class order train_ssd.py gave the model
+    class_names = open_dataset(data, "train").class_names  # the class order train_ssd.py gives the model
     annotations = write_ground_truth(data, class_names, out / "test-annotations.json")
-    print(f"\n=== accuracy.py: {label}: torchvision ===", flush=True)
-    tv_result = torchvision_side(args, data, out / "torchvision")
+    runs = {"ours": [], "torchvision": []}
     rows = []
-    for side, result in (("ours", ours_result), ("torchvision", tv_result)):
-        result["metrics"] = out / side / "eval" / "metrics.json"
-        rows.append(row(label, side, result, score(result["detections"], annotations, result["metrics"].parent,
-                                                   args.threads)))
+    for seed in args.seeds:
+        args.seed = seed
+        seed_out = out / f"seed-{seed}"
+        print(f"\n=== accuracy.py: {label} ({data}), seed {seed}: ours ===", flush=True)
+        results = {"ours": ours(args, data, seed_out / "ours")}
+        print(f"\n=== accuracy.py: {label}, seed {seed}: torchvision ===", flush=True)
+        results["torchvision"] = torchvision_side(args, data, seed_out / "torchvision")
+        for side, result in results.items():
+            result["metrics"] = seed_out / side / "eval" / "metrics.json"
+            metrics = score(result["detections"], annotations, result["metrics"].parent, args.threads)
+            runs[side].append((result, metrics))
+            rows.append(row(label, side, str(seed), result, metrics))
+    if len(args.seeds) > 1:
+        rows += [mean_row(label, side, side_runs) for side, side_runs in runs.items()]
     return rows
 
 
@@ -335,9 +361,11 @@ def parse_args(argv=None):
     parser.add_argument("--tv-batch-size", type=int, default=24)
     parser.add_argument("--small-shapes-sizes", type=float, nargs=2, default=[12, 48], metavar=("MIN", "MAX"),
                         help=f"{SMALL_SHAPES}' object sizes in pixels, in images of 300 x 300")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="a run of both sides per seed, and each side's mean (default: 0)")
     parser.add_argument("--out", type=Path, default=None, help="where everything goes (default: a temporary folder)")
     args = parser.parse_args(argv)
+    args.seed = args.seeds[0]  # the run's seed: bench_dataset sets each in turn
     for name in ("budget", "threads", "tv_batch_size"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -359,8 +387,8 @@ def main(argv=None) -> int:
             print(f"accuracy.py: {error}", file=sys.stderr)
             return 2
     print(f"\nmachine: {machine()}")
-    print("| dataset | side | epochs | train s | AP | AP50 | AP50 small | AP50 medium | AP50 large | AP50 per class |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| dataset | side | seed | epochs | train s | AP | AP50 | AP50 small | AP50 medium | AP50 large | AP50 per class |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 

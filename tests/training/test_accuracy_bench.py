@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from bench.accuracy import BenchError, epoch_seconds, parse_args, score, torchvision_side, write_ground_truth
+from bench.accuracy import (BenchError, epoch_seconds, mean_row, parse_args, score, torchvision_side,
+                            write_ground_truth)
 from vision.datasets import open_dataset
 from vision.datasets.synthetic import CATEGORIES
 
@@ -32,3 +33,16 @@ def test_an_epochs_seconds_from_train_log(tmp_path):
     log.write_text(text.split("\n", 1)[1])
     with pytest.raises(BenchError, match=f"{log}: no start"):
         epoch_seconds(log)
+
+
+def test_several_seeds_give_each_sides_mean():
+    assert parse_args(["--seeds", "0", "3"]).seeds == [0, 3]
+
+    def run(epochs, seconds, ap50, small):
+        metrics = {"coco": {"AP": ap50 / 2, "AP50": ap50},
+                   "coco_AP50_by_size": {"small": small, "medium": 0.5, "large": -1}}
+        return {"epochs": epochs, "seconds": seconds}, metrics
+
+    line = mean_row("raccoon", "ours", [run(24, 400, 0.6, 0.2), run(23, 410, 0.8, 0.4)])
+    assert line == ("| raccoon | **ours** | mean of 2 | 24/23 | 405 | **0.350** | **0.700** | **0.300** | "
+                    "**0.500** | **-** |  |")
