@@ -64,6 +64,29 @@ def test_hflip_recipe_only_resizes_and_mirrors(shapes):
     assert 0 < mirrored < len(dataset)
 
 
+def test_flips_recipe_mirrors_both_ways_and_moves_the_boxes_along():
+    image = torch.randint(0, 256, (3, 48, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    boxes = torch.tensor([[8.0, 4.0, 24.0, 20.0], [40.0, 30.0, 60.0, 44.0]])
+    labels = torch.tensor([1, 2])
+    plain, unit_boxes, _ = SSDEvalTransform(32)(image, boxes, labels)
+    x0, y0, x1, y1 = unit_boxes.unbind(dim=1)
+    views = {
+        "plain": (plain, unit_boxes),
+        "horizontal": (F.horizontal_flip(plain), torch.stack([1 - x1, y0, 1 - x0, y1], dim=1)),
+        "vertical": (F.vertical_flip(plain), torch.stack([x0, 1 - y1, x1, 1 - y0], dim=1)),
+        "both": (F.vertical_flip(F.horizontal_flip(plain)), torch.stack([1 - x1, 1 - y1, 1 - x0, 1 - y0], dim=1)),
+    }
+    transform = train_transform("flips", 32, (127, 127, 127))
+    seen = set()
+    for seed in range(40):
+        torch.manual_seed(seed)
+        output, moved, kept = transform(image, boxes, labels)
+        name = next(name for name, (expected, _) in views.items() if torch.equal(output, expected))
+        assert torch.allclose(moved, views[name][1], atol=1e-6) and torch.equal(kept, labels)
+        seen.add(name)
+    assert seen == set(views)
+
+
 def test_ssdlite_recipe_crops_but_never_zooms_out():
     boxes = torch.tensor([[10.0, 10.0, 60.0, 40.0], [70.0, 5.0, 90.0, 45.0]])
     transform = train_transform("ssdlite", 64, (127, 127, 127))

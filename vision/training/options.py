@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(data, "--balance-data", action="store_true", help="resample Open Images data to even out classes")
     _add(data, "--data-augmentation", choices=list(AUGMENTATIONS), default="ssd",
          help="ssd: photometric distortion, zoom out, crop, flip (the earlier tools'); ssdlite: crop and "
-              "flip; hflip: flip only " + BY_NET)
+              "flip; hflip: flip only; flips: horizontal and vertical flips, for images without up and down "
+              "(microscopy, aerial views) " + BY_NET)
     _add(data, "--skip-empty-images", action="store_true", help="leave out images without boxes")
 
     model = parser.add_argument_group("model")

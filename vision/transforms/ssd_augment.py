@@ -27,25 +27,35 @@ class View:
     keep: Tensor                       # bool [G]: boxes whose centre lies inside the crop
 
 
-# The recipes of train_ssd.py --data-augmentation, named as in torchvision's detection references:
-# (photometric distortion, zoom-out probability, minimum-IoU crop).
+@dataclass(frozen=True)
+class Augmentation:
+    """A recipe of train_ssd.py --data-augmentation. Every recipe flips horizontally."""
+    photometric: bool             # colour distortion
+    zoom_out_probability: float   # how often the image is shrunk onto a larger canvas
+    crop: bool                    # minimum-IoU random crop
+    vertical_flip: bool = False   # for data without up and down (microscopy, aerial views, the built-in shapes)
+
+
+# Named as in torchvision's detection references, where they have a name there.
 AUGMENTATIONS = {
-    "ssd": (True, 0.5, True),       # the SSD paper's, as the earlier tools train
-    "ssdlite": (False, 0.0, True),  # torchvision's SSDlite recipe: crop and flip, no zoom out
-    "hflip": (False, 0.0, False),   # flip only
+    "ssd": Augmentation(photometric=True, zoom_out_probability=0.5, crop=True),  # the SSD paper's
+    "ssdlite": Augmentation(photometric=False, zoom_out_probability=0.0, crop=True),  # torchvision's SSDlite
+    "hflip": Augmentation(photometric=False, zoom_out_probability=0.0, crop=False),
+    "flips": Augmentation(photometric=False, zoom_out_probability=0.0, crop=False, vertical_flip=True),
 }
 
 
 def train_transform(augmentation: str, size: int, mean: Sequence[float]) -> "SSDTrainTransform":
     """The training transform of a --data-augmentation recipe."""
-    photometric, zoom_out_probability, crop = AUGMENTATIONS[augmentation]
-    return SSDTrainTransform(size, mean, zoom_out_probability=zoom_out_probability, crop=crop,
-                             photometric=photometric)
+    recipe = AUGMENTATIONS[augmentation]
+    return SSDTrainTransform(size, mean, zoom_out_probability=recipe.zoom_out_probability, crop=recipe.crop,
+                             photometric=recipe.photometric, vertical_flip=recipe.vertical_flip)
 
 
 class SSDTrainTransform:
     """Photometric distortion, zoom out (canvas up to 4x filled with the mean), minimum-IoU random crop,
-    horizontal flip, resize to size x size, sanitize boxes. Each of the first three can be turned off.
+    horizontal flip, optionally vertical flip, resize to size x size, sanitize boxes. Each of the first three
+    can be turned off.
 
     Zoom out, crop and resize are one step: the crop of the zoomed canvas is chosen from the boxes
     alone, then only the part of the image that shows in it is resized and pasted onto a canvas of
@@ -56,14 +66,15 @@ class SSDTrainTransform:
 
     def __init__(self, size: int, mean: Sequence[float], zoom_out_probability: float = 0.5,
                  max_zoom_out: float = 4.0, crop_trials: int = 40, crop: bool = True,
-                 photometric: bool = True):
+                 photometric: bool = True, vertical_flip: bool = False):
         self.size = size
         self.fill = [round(float(value)) for value in mean]
         self.zoom_out_probability = zoom_out_probability
         self.max_zoom_out = max_zoom_out
         self.crop_trials = crop_trials if crop else 0
         self.photometric = PhotometricDistort() if photometric else None
-        self.flip = v2.RandomHorizontalFlip()
+        self.flip = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()]) if vertical_flip \
+            else v2.RandomHorizontalFlip()
         self.sanitize = v2.SanitizeBoundingBoxes()
 
     def __call__(self, image: Tensor, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
