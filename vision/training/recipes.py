@@ -29,7 +29,9 @@ class Recipe:
 # objects of 12-48 px) and keep the net's own where those already cover the boxes. No weight average
 # (--ema): it raised raccoon's AP50 after 12 epochs (0.556 -> 0.676) and after 24 barely (0.609 -> 0.618),
 # but on the small objects after 4 epochs it gave AP50 0 (0.403 without): its averaged batch-norm
-# statistics trail weights that move this fast.
+# statistics trail weights that move this fast. Also measured and left out (docs/results.md, "What the recipe
+# is made of"): 256 x 256 (faster, better on large objects, loses small ones), vertical flips, batch norm
+# momentum 0.1, other aspect ratios.
 _MOBILE = Recipe(optimizer="adamw", lr=0.006, weight_decay=0.05, warmup_epochs=0.3, batch_size=8,
                  data_augmentation="hflip", fit_priors=True)
 # torchvision's nets keep torchvision's default boxes.
